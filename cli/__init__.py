@@ -1,0 +1,1 @@
+"""The `traderctl` command line (typer), one sub-app per area."""

@@ -1,0 +1,1 @@
+"""The traderctl runtime: config, database access, scheduler glue, JS sandbox, workers."""
