@@ -19,7 +19,9 @@ from worker.migrate import pending
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Embedded Postgres (with pg_cron) and schema migrations.", no_args_is_help=True)
+app = typer.Typer(
+    help="Embedded Postgres (with pg_cron) and schema migrations.", no_args_is_help=True
+)
 out = Console()
 err = Console(stderr=True)
 

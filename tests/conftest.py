@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,19 +47,23 @@ def _with_db(url: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server() -> Iterator[str]:
     """URL of the maintenance database of a running server with pg_cron."""
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         yield external
         return
-    root: Path = tmp_path_factory.mktemp("pg")
+    # Not pytest's tmp_path: as root the server runs as `postgres`, which cannot enter
+    # pytest's 0700 directories.
+    root = Path(tempfile.mkdtemp(prefix="traderctl-test-"))
+    root.chmod(0o755)
     cluster = EmbeddedCluster(root / "cluster", db_name=CRON_DB, fast=True)
-    cluster.start()
     try:
+        cluster.start()
         yield cluster.url("postgres")
     finally:
         cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _recreate(admin: psycopg.Connection[Any], name: str, template: str | None = None) -> None:
@@ -75,7 +81,9 @@ def cron_db_url(pg_server: str) -> str:
     """The migrated database pg_cron serves (shared by the session: clean up after use)."""
     url = _with_db(pg_server, CRON_DB)
     with psycopg.connect(pg_server, autocommit=True) as admin:
-        exists = admin.execute("select 1 from pg_database where datname = %s", (CRON_DB,)).fetchone()
+        exists = admin.execute(
+            "select 1 from pg_database where datname = %s", (CRON_DB,)
+        ).fetchone()
         if not exists:
             _recreate(admin, CRON_DB)
     with psycopg.connect(url, autocommit=True) as conn:

@@ -150,6 +150,20 @@ class EmbeddedCluster:
         if ids:
             os.chown(path, *ids)
 
+    def _check_reachable(self) -> None:
+        """As root, the postgres user must be able to traverse every parent of the data dir."""
+        ids = self._run_as()
+        if not ids:
+            return
+        for parent in self.root.parents:
+            st = parent.stat()
+            if st.st_uid != ids[0] and not st.st_mode & 0o001:
+                raise EmbeddedPostgresError(
+                    f"the server runs as the 'postgres' user, which cannot enter {parent} "
+                    f"(mode {oct(st.st_mode & 0o777)}); choose a TRADERCTL_DATA_DIR under "
+                    "directories others may traverse, or `chmod o+x` that directory."
+                )
+
     def _major(self) -> str:
         out = subprocess.run(
             [str(self.bindir / "postgres"), "--version"], capture_output=True, text=True, check=True
@@ -214,6 +228,8 @@ class EmbeddedCluster:
         self.ensure_pg_cron()
         if self.initialized:
             return
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._check_reachable()
         for directory in (self.root, self.pgdata, self.socket_dir, self.log_file.parent):
             directory.mkdir(parents=True, exist_ok=True)
             self._chown(directory)
@@ -304,9 +320,7 @@ class EmbeddedCluster:
                     ).fetchone()
                     if not exists:
                         conn.execute(
-                            sql.SQL("create database {}").format(
-                                sql.Identifier(self.db_name)
-                            )
+                            sql.SQL("create database {}").format(sql.Identifier(self.db_name))
                         )
                     return
             except psycopg.OperationalError:
