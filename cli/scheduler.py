@@ -1,0 +1,149 @@
+"""`traderctl tick` and `traderctl scheduler`: the scheduler without pg_cron.
+
+Where pg_cron runs (Supabase, the embedded cluster's own database) it calls
+``backend.schedule_due_traders()`` every minute and neither command is needed. On a
+Postgres without pg_cron, run ``traderctl scheduler`` (one process is enough; two are
+harmless) or call ``traderctl tick`` from any external cron.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from worker.config import load_settings
+from worker.db import connect, resolve_database_url
+from worker.errors import TraderctlError
+from worker.scheduler import Outcome, TickResult, run_loop
+from worker.scheduler import tick as run_tick
+
+__all__ = ["InvalidTickTime", "scheduler", "tick"]
+
+out = Console()
+err = Console(stderr=True)
+
+_COLUMNS = [o.value for o in Outcome]
+_HEADERS = {
+    Outcome.ENQUEUED.value: "enqueued",
+    Outcome.SKIPPED_BACKLOG.value: "skipped: backlog",
+    Outcome.SKIPPED_HOURLY_CAP.value: "skipped: hourly cap",
+    Outcome.SKIPPED_INVALID_INTERVAL.value: "skipped: invalid interval",
+}
+
+
+class InvalidTickTime(TraderctlError):
+    """--at is not an ISO-8601 timestamp; use e.g. 2026-11-26T19:40 (no offset means UTC)."""
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidTickTime(
+            f"--at {value!r} is not an ISO-8601 timestamp; use e.g. 2026-11-26T19:40 or "
+            "2026-11-26T19:40:00+00:00 (no offset means UTC)."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _render(result: TickResult) -> Table:
+    slot = result.slot.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    table = Table(title=f"scheduler tick {slot}")
+    table.add_column("interval")
+    for column in _COLUMNS:
+        table.add_column(_HEADERS[column], justify="right")
+    rows = result.by_interval()
+    for interval in sorted(rows, key=_interval_order):
+        table.add_row(interval, *(str(rows[interval].get(c, 0)) for c in _COLUMNS))
+    table.add_row(
+        "total",
+        *(str(result.total(o)) for o in Outcome),
+        style="bold",
+    )
+    return table
+
+
+def _interval_order(name: str) -> tuple[int, str]:
+    units = {"m": 1, "h": 60, "d": 1440}
+    try:
+        return int(name[:-1]) * units[name[-1]], name
+    except (KeyError, ValueError, IndexError):
+        return 10**9, name
+
+
+def tick(
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        metavar="TIMESTAMP",
+        help="Schedule the minute of this ISO-8601 time (no offset = UTC) instead of now.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Run the scheduler tick once: enqueue every trader due since the last tick."""
+    when = _parse_at(at)
+    with connect(resolve_database_url(load_settings())) as conn:
+        result = run_tick(conn, when)
+    if as_json:
+        out.print_json(json.dumps(result.to_json()))
+        return
+    if not result.counts:
+        out.print(
+            f"nothing to schedule for {result.slot.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
+            "(already scheduled, or no trader due)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    out.print(_render(result))
+
+
+def scheduler(
+    offset: int | None = typer.Option(
+        None,
+        "--offset",
+        min=0,
+        max=50,
+        help="Seconds after each minute boundary to tick "
+        "[env var: TRADERCTL_SCHEDULER_OFFSET_S; default 3].",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line per tick."),
+) -> None:
+    """Tick every minute, for Postgres servers without pg_cron. Stop with Ctrl-C or SIGTERM."""
+    settings = load_settings()
+    url = resolve_database_url(settings)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        err.print(f"received {signal.Signals(signum).name}, stopping after the current tick")
+        stop.set()
+
+    def _print(result: TickResult) -> None:
+        if as_json:
+            out.print(json.dumps(result.to_json()), highlight=False, soft_wrap=True)
+        else:
+            skipped = sum(result.total(o) for o in Outcome if o is not Outcome.ENQUEUED)
+            out.print(
+                f"{result.slot.astimezone(UTC):%Y-%m-%dT%H:%MZ} "
+                f"enqueued={result.enqueued} skipped={skipped}",
+                highlight=False,
+            )
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    seconds = settings.scheduler_offset_s if offset is None else offset
+    err.print(f"scheduler: ticking {seconds} s after every minute; Ctrl-C to stop")
+    try:
+        ticks = run_loop(lambda: connect(url), stop=stop, offset_seconds=seconds, on_tick=_print)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    err.print(f"scheduler stopped after {ticks} tick(s)")
