@@ -1,0 +1,97 @@
+"""`traderctl requeue`: rerun one trader now, or put failed / stalled jobs back in the queue.
+
+Exactly one of ``--trader ID``, ``--failed`` or ``--stalled`` (otherwise a usage error,
+exit 2). The command prints what it did, job by job; ``--dry-run`` shows what it would do.
+
+* ``--trader ID``  enqueue an immediate run for the current minute at priority 100 (the
+  scheduler's job format); reported as ``already_waiting`` if a job is queued already.
+* ``--failed``     failed jobs go back to todo, due now, attempts reset to 0.
+* ``--stalled``    the trader worker's recovery (backend.recover_stalled_jobs): jobs held by
+  workers silent for ``--older-than`` seconds go back to todo (or to failed once they
+  reach TRADER_JOB_MAX_ATTEMPTS).
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from cli._output import emit_json, err, out, short
+from worker import admin
+from worker.config import load_settings
+
+__all__ = ["requeue"]
+
+
+def requeue(
+    trader: str | None = typer.Option(None, "--trader", metavar="ID", help="Run this trader now."),
+    failed: bool = typer.Option(False, "--failed", help="Requeue every failed job."),
+    stalled: bool = typer.Option(
+        False, "--stalled", help="Requeue jobs of workers that stopped sending heartbeats."
+    ),
+    queue: str | None = typer.Option(
+        None, "--queue", help="With --failed: only this queue (e.g. traders.5m)."
+    ),
+    limit: int = typer.Option(1000, "--limit", min=1, help="With --failed: at most this many."),
+    older_than: float | None = typer.Option(
+        None,
+        "--older-than",
+        min=1,
+        help="With --stalled: heartbeat age in seconds [default: TRADER_STALLED_SECONDS].",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would be requeued; change nothing."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Rerun a trader now (--trader ID), or requeue --failed or --stalled jobs."""
+    chosen = [
+        name
+        for name, on in (
+            ("--trader", trader is not None),
+            ("--failed", failed),
+            ("--stalled", stalled),
+        )
+        if on
+    ]
+    if len(chosen) != 1:
+        # A usage error: click's exit code 2, printed the way click prints one.
+        got = f" (got {' and '.join(chosen)})" if chosen else ""
+        err.print(
+            f"Error: give exactly one of --trader ID, --failed or --stalled{got}; "
+            "see `traderctl requeue --help`.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    if trader is not None:
+        admin.parse_trader_id(trader)  # a malformed id fails before connecting
+    settings = load_settings()
+    with admin.open_admin_connection(settings) as conn:
+        if trader is not None:
+            report = admin.requeue_trader(conn, trader, dry_run=dry_run)
+        elif failed:
+            report = admin.requeue_failed(conn, queue=queue, limit=limit, dry_run=dry_run)
+        else:
+            report = admin.requeue_stalled(conn, settings, older_than=older_than, dry_run=dry_run)
+    if as_json:
+        emit_json(report)
+        return
+    if report.jobs:
+        table = Table(title=f"requeue --{report.mode}" + (" (dry run)" if report.dry_run else ""))
+        for column in ("job", "queue", "task", "trader", "slot", "attempts", "outcome"):
+            table.add_column(column, no_wrap=column in ("trader", "slot"))
+        for j in report.jobs:
+            table.add_row(
+                str(j.job_id) if j.job_id else "-",
+                j.queue_name,
+                j.task_name or "-",
+                j.trader_id or "-",
+                short(j.slot, 25) if j.slot else "-",
+                "-" if j.attempts is None else str(j.attempts),
+                j.outcome,
+            )
+        out().print(table)
+    out().print(report.summary, highlight=False, soft_wrap=True)
+    if report.mode != "trader" and not report.dry_run and report.jobs:
+        err.print("workers pick requeued jobs up at their next poll (TRADER_WORKER_POLL_MS)")
