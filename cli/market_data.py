@@ -1,0 +1,109 @@
+"""`traderctl market-data` and `traderctl exchange-sim`.
+
+``market-data`` keeps public.market_tickers/market_klines/market_snapshots fresh from
+Binance (BINANCE_BASE_URL) or from the in-process simulator (``--source simulator``, the
+offline default of `make up`); ``--once`` does one full refresh, prints its summary as
+JSON on stdout and exits (1 if it failed). ``exchange-sim`` serves the fake Binance alone
+and prints its base URL on stdout. Both stop cleanly on SIGINT/SIGTERM; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from dataclasses import replace
+from types import FrameType
+
+import typer
+
+from worker.config import load_settings
+from worker.errors import ConfigError
+
+__all__ = ["exchange_sim", "market_data", "register"]
+
+
+def market_data(
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="binance (BINANCE_BASE_URL) or simulator (in-process fake). Env: MARKET_DATA_SOURCE.",
+        show_default="binance",
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="Exchange REST endpoint. Env: BINANCE_BASE_URL."
+    ),
+    universe_size: int | None = typer.Option(
+        None, "--universe-size", min=1, help="Top N USDT pairs. Env: MARKET_UNIVERSE_SIZE."
+    ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        help="Serve Prometheus metrics on 127.0.0.1:PORT. Env: MARKET_METRICS_PORT.",
+    ),
+    once: bool = typer.Option(
+        False, "--once", help="One full refresh, print it as JSON, exit (1 if it failed)."
+    ),
+    sim_seed: int = typer.Option(
+        1, "--sim-seed", help="Seed of the simulator (--source simulator)."
+    ),
+    sim_symbols: int = typer.Option(
+        120, "--sim-symbols", min=1, help="Regular USDT pairs of the simulator."
+    ),
+) -> None:
+    """Keep the market snapshot tables fresh, refreshing just after every candle close."""
+    from worker.market_data import run_market_data
+
+    settings = load_settings()
+    if source is not None:
+        if source not in ("binance", "simulator"):
+            raise ConfigError(f"--source {source!r} is not a source; use binance or simulator.")
+        settings = replace(settings, market_data_source=source)
+    if universe_size is not None:
+        settings = replace(settings, market_universe_size=universe_size)
+    result = run_market_data(
+        settings,
+        base_url=base_url.rstrip("/") if base_url else None,
+        once=once,
+        metrics_port=metrics_port,
+        simulator_seed=sim_seed,
+        simulator_symbols=sim_symbols,
+    )
+    if result is not None:
+        typer.echo(json.dumps(result.to_json()))
+        if result.status in ("failed", "banned"):
+            raise typer.Exit(1)
+
+
+def exchange_sim(
+    port: int = typer.Option(8765, "--port", min=0, help="Loopback port; 0 picks a free one."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the deterministic random walk."),
+    symbols: int = typer.Option(120, "--symbols", min=1, help="Regular USDT pairs to list."),
+    now_ms: int | None = typer.Option(
+        None, "--now-ms", help="Freeze the clock at this epoch-ms time (default: real time)."
+    ),
+) -> None:
+    """Serve a deterministic fake Binance (klines, 24h tickers, exchangeInfo) on 127.0.0.1."""
+    from worker.exchange_sim import ExchangeSimulator
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with ExchangeSimulator(seed=seed, symbols=symbols, port=port, now_ms=now_ms) as sim:
+            typer.echo(sim.base_url)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def register(app: typer.Typer) -> None:
+    """Add both commands to the top-level app."""
+    app.command("market-data")(market_data)
+    app.command("exchange-sim")(exchange_sim)
