@@ -1,0 +1,81 @@
+"""`traderctl worker`: run trader jobs from the queue (any number, on any machines).
+
+Workers share the queues through Postgres: start as many as you like, anywhere that
+reaches the database. ``--intervals`` picks queues by refresh interval, which gives the
+original design's pools (``--intervals 1m``, ``--intervals 5m``,
+``--intervals 15m,30m,1h,4h,1d``). ``--concurrency N`` runs N worker processes (one V8
+isolate each) under this one; docs/worker.md explains why processes and not threads.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from worker.config import load_settings
+from worker.db import resolve_database_url
+from worker.worker_process import WorkerOptions, exit_now, queues_for, run_worker
+
+__all__ = ["worker"]
+
+
+def _split(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def worker(
+    intervals: str | None = typer.Option(
+        None,
+        "--intervals",
+        help="Comma-separated refresh intervals to serve, e.g. 1m,5m (queues traders.<iv>). "
+        "Default: all intervals.",
+    ),
+    queues: str | None = typer.Option(
+        None, "--queues", help="Comma-separated queue names instead of --intervals."
+    ),
+    concurrency: int = typer.Option(
+        1, "--concurrency", "-c", min=1, help="Worker processes to run (one V8 isolate each)."
+    ),
+    batch_size: int | None = typer.Option(
+        None,
+        "--batch-size",
+        min=1,
+        envvar="TRADER_WORKER_BATCH_SIZE",
+        help="Jobs claimed per round trip [env TRADER_WORKER_BATCH_SIZE, default 32].",
+    ),
+    engine: str = typer.Option(
+        "batch",
+        "--engine",
+        help="batch (claim many jobs per round trip) or procrastinate (its stock worker, "
+        "one job per claim; --concurrency is then its thread count).",
+    ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        help="Serve Prometheus metrics on this port (process i of a pool uses port+i).",
+    ),
+    metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr", help="Metrics bind address."),
+    name: str | None = typer.Option(
+        None, "--name", help="Worker name recorded on runs (default host:pid)."
+    ),
+    no_maintenance: bool = typer.Option(
+        False,
+        "--no-maintenance",
+        help="Do not run the stalled-job recovery and retention tasks in this process.",
+    ),
+) -> None:
+    """Run trader jobs until SIGTERM/SIGINT (in-flight jobs finish or are released)."""
+    settings = load_settings()
+    options = WorkerOptions(
+        queues=tuple(queues_for(_split(intervals), _split(queues))),
+        concurrency=concurrency,
+        engine=engine,
+        batch_size=batch_size or settings.worker_batch_size,
+        metrics_port=metrics_port,
+        metrics_addr=metrics_addr,
+        maintenance=not no_maintenance,
+        name=name,
+    )
+    code = run_worker(settings, resolve_database_url(settings), options)
+    exit_now(code)

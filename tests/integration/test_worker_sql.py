@@ -1,0 +1,337 @@
+"""The worker's SQL: batch claim, the one-transaction commit, release, recovery, retention.
+
+Concurrency is tested with two connections and steps in a fixed order: one transaction
+holds its locks while the other runs, and we check what the second one sees or waits for.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.worker_support import enqueue, job_statuses, make_trader, make_user, signals_of
+from worker import queries
+from worker.config import Settings
+from worker.recovery import prune_history, recover_stalled
+
+SLOT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def register(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(queries.get("register_worker")).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def claim(conn: psycopg.Connection[Any], worker_id: int, limit: int = 10, queues=None) -> list[int]:
+    rows = conn.execute(
+        queries.get("claim_trader_jobs"),
+        {"queues": queues or ["traders.1m"], "worker_id": worker_id, "limit": limit},
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def run_record(trader: uuid.UUID, slot: datetime, job_id: int, matches, status="ok", **extra):
+    record = {
+        "job_id": job_id,
+        "trader_id": str(trader),
+        "slot": slot.isoformat(),
+        "interval": "1m",
+        "status": status,
+        "error_type": None if status == "ok" else "runtime",
+        "error_message": None if status == "ok" else "ReferenceError: x is not defined",
+        "started_at": datetime.now(UTC).isoformat(),
+        "duration_ms": 1.5,
+        "symbols_evaluated": 3,
+        "symbol_errors": 0,
+        "matches": matches,
+        "prices": {m: [100.5, 2.25, 1e6] for m in matches},
+        "data_as_of": slot.isoformat(),
+        "data_age_ms": 0,
+    }
+    return record | extra
+
+
+def commit(
+    conn: psycopg.Connection[Any],
+    records: list[dict[str, Any]],
+    *,
+    worker_id: int | None = None,
+    finish: list[int] | None = None,
+    disable_after: int = 10,
+) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        queries.get("commit_trader_runs"),
+        {
+            "runs": json.dumps(records),
+            "worker": "test",
+            "disable_after": disable_after,
+            "worker_id": worker_id,
+            "finish_job_ids": finish or [],
+            "delete_jobs": False,
+        },
+    ).fetchall()
+
+
+@pytest.fixture
+def trader(conn: psycopg.Connection[Any]) -> uuid.UUID:
+    return make_trader(conn, make_user(conn), "return true;")
+
+
+def test_claim_takes_priority_order_and_one_job_per_lock(conn: psycopg.Connection[Any]) -> None:
+    user = make_user(conn)
+    low = make_trader(conn, user, "return 1;")
+    high = make_trader(conn, user, "return 1;")
+    j_low = enqueue(conn, low, SLOT, priority=1)
+    j_high = enqueue(conn, high, SLOT, priority=3)
+    # A second job of `high` for a later slot (no queueing lock, as after a requeue).
+    j_high2 = enqueue(conn, high, SLOT + timedelta(minutes=1), priority=3, queueing_lock=False)
+    j_other_queue = enqueue(conn, low, SLOT, interval="5m", priority=1, queueing_lock=False)
+    worker = register(conn)
+
+    first = claim(conn, worker, limit=10)
+    assert first == [j_high, j_low]  # priority first; one job per lock; only traders.1m
+    assert claim(conn, worker) == []  # j_high2 waits for j_high (same lock, doing)
+    conn.execute(
+        "select procrastinate.procrastinate_finish_job_v1(%s, 'succeeded', false)", (j_high,)
+    )
+    assert claim(conn, worker) == [j_high2]
+    assert claim(conn, worker, queues=["traders.5m"]) == []  # lock of `low` is held
+    assert job_statuses(conn)[j_other_queue] == "todo"
+
+
+def test_two_claims_skip_each_others_rows(db_url: str, conn: psycopg.Connection[Any]) -> None:
+    user = make_user(conn)
+    jobs = [enqueue(conn, make_trader(conn, user, "return 1;"), SLOT) for _ in range(6)]
+    w1, w2 = register(conn), register(conn)
+    with psycopg.connect(db_url) as a, psycopg.connect(db_url) as b:
+        # Step 1: A claims 3 inside an open transaction (row locks held).
+        got_a = claim(a, w1, limit=3)
+        # Step 2: B claims while A has not committed: SKIP LOCKED gives it other rows.
+        got_b = claim(b, w2, limit=10)
+        # Step 3: both commit.
+        a.commit()
+        b.commit()
+    assert len(got_a) == 3
+    assert set(got_a).isdisjoint(got_b)
+    assert sorted(got_a + got_b) == sorted(jobs)
+
+
+def test_commit_edge_triggers_and_is_idempotent(conn: psycopg.Connection[Any], trader) -> None:
+    s1, s2 = SLOT, SLOT + timedelta(minutes=1)
+    out = commit(conn, [run_record(trader, s1, 1, ["AAA", "BBB"])])
+    assert [r[3] for r in out] == ["committed"]
+    assert signals_of(conn, trader) == [(s1, "AAA"), (s1, "BBB")]
+
+    commit(conn, [run_record(trader, s2, 2, ["BBB", "CCC"])])
+    assert signals_of(conn, trader)[2:] == [(s2, "CCC")]
+
+    # The same (trader, slot) again: nothing written, whatever the result says.
+    out = commit(conn, [run_record(trader, s2, 3, ["DDD"])])
+    assert [r[3] for r in out] == ["duplicate"]
+    assert len(signals_of(conn, trader)) == 3
+
+    # An older slot arriving late is recorded but neither signals nor rewinds the state.
+    out = commit(conn, [run_record(trader, s1 - timedelta(minutes=1), 4, ["EEE"])])
+    assert [r[3] for r in out] == ["committed"]
+    assert len(signals_of(conn, trader)) == 3
+    row = conn.execute(
+        "select symbols, slot from public.trader_matches where trader_id = %s", (trader,)
+    ).fetchone()
+    assert row == (["BBB", "CCC"], s2)
+    t = conn.execute(
+        "select run_count, signal_count, last_slot, last_run_status from public.traders"
+        " where id = %s",
+        (trader,),
+    ).fetchone()
+    assert t == (3, 3, s2, "ok")
+    sig = conn.execute(
+        "select price, change_percent, quote_volume, run_id is not null from public.signals"
+        " where trader_id = %s and symbol = 'CCC'",
+        (trader,),
+    ).fetchone()
+    assert sig is not None and float(sig[0]) == 100.5 and float(sig[1]) == 2.25 and sig[3]
+
+
+def test_same_slot_committed_by_two_connections_once(db_url: str, trader) -> None:
+    """Two workers finish the same (trader, slot): the second commit waits, then writes nothing."""
+    results: dict[str, Any] = {}
+    with psycopg.connect(db_url) as a, psycopg.connect(db_url) as b:
+        # Step 1: A commits its run inside an open transaction (holds the trader row lock).
+        results["a"] = commit(a, [run_record(trader, SLOT, 1, ["AAA"])])
+
+        # Step 2: B tries the same slot with another result; it must wait for A.
+        def second() -> None:
+            results["b"] = commit(b, [run_record(trader, SLOT, 2, ["AAA", "BBB"])])
+            b.commit()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), "B should wait for A's lock on the trader"
+        # Step 3: A commits; B resumes, finds the run and writes nothing.
+        a.commit()
+        thread.join(10)
+        assert not thread.is_alive()
+    assert [r[3] for r in results["a"]] == ["committed"]
+    assert [r[3] for r in results["b"]] == ["duplicate"]
+    with psycopg.connect(db_url) as check:
+        assert signals_of(check, trader) == [(SLOT, "AAA")]
+        runs = check.execute("select count(*) from public.trader_runs").fetchone()
+        assert runs == (1,)
+
+
+def test_commit_finishes_only_jobs_still_held(conn: psycopg.Connection[Any], trader) -> None:
+    job = enqueue(conn, trader, SLOT)
+    worker = register(conn)
+    assert claim(conn, worker) == [job]
+    other = register(conn)
+    commit(conn, [run_record(trader, SLOT, job, [])], worker_id=other, finish=[job])
+    assert job_statuses(conn)[job] == "doing"  # not held by `other`
+    commit(conn, [run_record(trader, SLOT, job, [])], worker_id=worker, finish=[job])
+    assert job_statuses(conn)[job] == "succeeded"
+
+
+def test_errors_count_and_disable_the_trader(conn: psycopg.Connection[Any], trader) -> None:
+    for i in range(3):
+        commit(
+            conn,
+            [run_record(trader, SLOT + timedelta(minutes=i), i, [], status="error")],
+            disable_after=3,
+        )
+    row = conn.execute(
+        "select enabled, consecutive_errors, error_count, last_error_type, last_error,"
+        " disabled_reason, last_run_status from public.traders where id = %s",
+        (trader,),
+    ).fetchone()
+    assert row is not None
+    enabled, consecutive, count, etype, message, reason, status = row
+    assert (enabled, consecutive, count, etype, status) == (False, 3, 3, "runtime", "error")
+    assert "x is not defined" in message
+    assert "3 consecutive failed runs" in reason and "x is not defined" in reason
+    runs = conn.execute(
+        "select status, error_type, error_message from public.trader_runs order by slot"
+    ).fetchall()
+    assert [r[0] for r in runs] == ["error"] * 3 and runs[0][1] == "runtime"
+    # Re-enabling (the user's action) clears the streak and the reason.
+    conn.execute("update public.traders set enabled = true where id = %s", (trader,))
+    row = conn.execute(
+        "select consecutive_errors, disabled_reason from public.traders where id = %s", (trader,)
+    ).fetchone()
+    assert row == (0, None)
+
+
+def test_a_success_resets_the_error_streak(conn: psycopg.Connection[Any], trader) -> None:
+    commit(conn, [run_record(trader, SLOT, 1, [], status="error")], disable_after=2)
+    commit(conn, [run_record(trader, SLOT + timedelta(minutes=1), 2, [])], disable_after=2)
+    commit(
+        conn,
+        [run_record(trader, SLOT + timedelta(minutes=2), 3, [], status="error")],
+        disable_after=2,
+    )
+    row = conn.execute(
+        "select enabled, consecutive_errors, error_count from public.traders where id = %s",
+        (trader,),
+    ).fetchone()
+    assert row == (True, 1, 2)
+
+
+def test_deleted_trader_is_skipped(conn: psycopg.Connection[Any], trader) -> None:
+    conn.execute("delete from public.traders where id = %s", (trader,))
+    out = commit(conn, [run_record(trader, SLOT, 1, ["AAA"])])
+    assert [r[3] for r in out] == ["trader_deleted"]
+
+
+def test_release_and_recover_stalled_jobs(conn: psycopg.Connection[Any], trader) -> None:
+    settings = Settings(stalled_seconds=5, job_max_attempts=2)
+    job = enqueue(conn, trader, SLOT)
+    worker = register(conn)
+    assert claim(conn, worker) == [job]
+    # The scheduler queues the next slot meanwhile (same queueing lock, todo).
+    later = enqueue(conn, trader, SLOT + timedelta(minutes=1))
+
+    # Live worker: nothing to recover.
+    assert recover_stalled(conn, settings) == []
+    # Its heartbeat stops.
+    conn.execute(
+        "update procrastinate.procrastinate_workers set last_heartbeat = now() - interval '1 hour'"
+    )
+    rows = recover_stalled(conn, settings)
+    assert [(r["job_id"], r["outcome"]) for r in rows] == [(job, "requeued")]
+    row = conn.execute(
+        "select status::text, attempts, worker_id, queueing_lock from procrastinate.procrastinate_jobs"
+        " where id = %s",
+        (job,),
+    ).fetchone()
+    # Requeued without its queueing lock (the later job holds it), attempts counted.
+    assert row == ("todo", 1, None, None)
+    # The old slot runs first (same lock, lower id), then the later one.
+    w2 = register(conn)
+    assert claim(conn, w2) == [job]
+    conn.execute(
+        "update procrastinate.procrastinate_workers set last_heartbeat = now() - interval '1 hour'"
+    )
+    rows = recover_stalled(conn, settings)
+    assert [(r["job_id"], r["outcome"]) for r in rows] == [(job, "failed")]  # max attempts 2
+    assert job_statuses(conn)[later] == "todo"
+
+
+def test_release_gives_back_only_our_jobs(conn: psycopg.Connection[Any], trader) -> None:
+    job = enqueue(conn, trader, SLOT)
+    worker = register(conn)
+    claim(conn, worker)
+    params = {"job_ids": [job], "retry_at": None, "count_attempt": False, "max_attempts": None}
+    assert (
+        conn.execute(
+            queries.get("release_trader_jobs"), params | {"worker_id": worker + 1}
+        ).fetchall()
+        == []
+    )
+    rows = conn.execute(
+        queries.get("release_trader_jobs"), params | {"worker_id": worker}
+    ).fetchall()
+    assert rows == [(job, "requeued")]
+    row = conn.execute(
+        "select status::text, attempts from procrastinate.procrastinate_jobs where id = %s", (job,)
+    ).fetchone()
+    assert row == ("todo", 0)
+
+
+def test_prune_history_respects_ages(conn: psycopg.Connection[Any], trader) -> None:
+    settings = Settings(retention_jobs_hours=1, retention_runs_hours=2, retention_signals_hours=24)
+    old, recent = SLOT - timedelta(days=3), SLOT
+    commit(conn, [run_record(trader, old, 1, ["AAA"])])  # run with a signal
+    commit(conn, [run_record(trader, old + timedelta(minutes=1), 2, ["AAA"])])  # no new signal
+    commit(conn, [run_record(trader, recent, 3, [])])
+    conn.execute(
+        "update public.trader_runs set finished_at = now() - interval '3 hours' where slot < %s",
+        (recent,),
+    )
+    job_old = enqueue(conn, trader, SLOT)
+    conn.execute(
+        "select procrastinate.procrastinate_finish_job_v1(%s, 'succeeded', false)", (job_old,)
+    )
+    conn.execute(
+        "update procrastinate.procrastinate_events set at = now() - interval '2 hours'"
+        " where job_id = %s",
+        (job_old,),
+    )
+    job_new = enqueue(conn, trader, SLOT + timedelta(minutes=5))
+
+    counts = prune_history(conn, settings)
+    # The signal-less old run goes; the run with a signal stays (signals live 24 h).
+    assert (counts.jobs, counts.runs, counts.signals) == (1, 1, 0)
+    assert set(job_statuses(conn)) == {job_new}
+    assert len(signals_of(conn, trader)) == 1
+
+    conn.execute("update public.signals set created_at = now() - interval '2 days'")
+    conn.execute("update public.trader_runs set finished_at = now() - interval '2 days'")
+    counts = prune_history(conn, settings)
+    assert (counts.runs, counts.signals) == (2, 1)
+    assert conn.execute("select count(*) from public.trader_runs").fetchone() == (0,)

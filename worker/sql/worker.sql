@@ -1,0 +1,125 @@
+-- Queries of the trader worker (worker/trader_run.py, worker/snapshot_cache.py,
+-- worker/worker_process.py, worker/recovery.py). The functions they call are in
+-- migrations/20261126003000_create_worker_functions.sql.
+
+-- name: register_worker
+-- Register a worker row (procrastinate's own function); its id goes on claimed jobs.
+select worker_id from procrastinate.procrastinate_register_worker_v1();
+
+-- name: unregister_worker
+-- Delete our worker row at shutdown (jobs still pointing at it get worker_id NULL).
+select procrastinate.procrastinate_unregister_worker_v1(%(worker_id)s);
+
+-- name: worker_heartbeat
+-- Prove this worker is alive; no row back means another worker pruned us as stalled.
+update procrastinate.procrastinate_workers
+set last_heartbeat = now()
+where id = %(worker_id)s
+returning id;
+
+-- name: claim_trader_jobs
+-- Claim up to %(limit)s due jobs of the given queues, highest priority first.
+select id, queue_name, task_name, priority, lock, args, attempts
+from backend.claim_trader_jobs(%(queues)s::varchar[], %(worker_id)s, %(limit)s);
+
+-- name: listen_channel
+-- LISTEN on one procrastinate notification channel ({channel} is an Identifier).
+listen {channel};
+
+-- name: load_traders
+-- The traders of a batch with their owner's tier limits, edge-trigger state and whether the slot already has a run.
+select
+    j.job_id,
+    t.id is not null as trader_exists,
+    t.user_id,
+    coalesce(t.enabled, false) as enabled,
+    t.filter,
+    coalesce(ut.tier, 'free') as tier,
+    tr.max_symbols,
+    m.symbols as previous_matches,
+    exists (
+        select 1 from public.trader_runs r
+        where r.trader_id = j.trader_id and r.slot = j.slot
+    ) as already_run
+from unnest(%(job_ids)s::bigint[], %(trader_ids)s::uuid[], %(slots)s::timestamptz[])
+    as j(job_id, trader_id, slot)
+left join public.traders t on t.id = j.trader_id
+left join public.user_tiers ut on ut.user_id = t.user_id
+left join public.tiers tr on tr.name = coalesce(ut.tier, 'free')
+left join public.trader_matches m on m.trader_id = j.trader_id;
+
+-- name: snapshot_versions
+-- Version and freshness of every market snapshot (one row per interval and 'ticker').
+select interval, version, closed_through, refreshed_at, symbols, stale_symbols
+from public.market_snapshots;
+
+-- name: snapshot_read_only
+-- First statement of a snapshot load: one consistent view of a refresh, read only.
+set transaction isolation level repeatable read, read only;
+
+-- name: snapshot_version
+-- Version and freshness of one snapshot, read inside the load's transaction.
+select interval, version, closed_through, refreshed_at, symbols, stale_symbols
+from public.market_snapshots
+where interval = %(interval)s;
+
+-- name: load_tickers
+-- Every 24h ticker (JSON text, verbatim) by universe rank: largest quote volume first.
+select symbol, ticker::text as ticker, quote_volume, rank
+from public.market_tickers
+order by rank, symbol;
+
+-- name: load_kline_series
+-- One interval's klines as one JSON object text {SYMBOL: [kline, ...]}, built by Postgres.
+select
+    '{' || coalesce(string_agg(to_json(k.symbol)::text || ':' || k.klines::text, ','
+        order by k.symbol), '') || '}' as series,
+    count(*) as symbols,
+    count(*) filter (where k.stale) as stale_symbols
+from public.market_klines k
+where k.interval = %(interval)s;
+
+-- name: commit_trader_runs
+-- Commit a batch: runs, signals, match state, counters, auto-disable, job status.
+select job_id, trader_id, run_id, outcome, signals
+from backend.commit_trader_runs(
+    %(runs)s::jsonb, %(worker)s, %(disable_after)s, %(worker_id)s,
+    %(finish_job_ids)s::bigint[], %(delete_jobs)s
+);
+
+-- name: release_trader_jobs
+-- Give back jobs this worker holds: todo at %(retry_at)s, or failed after max attempts.
+select job_id, outcome
+from backend.release_trader_jobs(
+    %(job_ids)s::bigint[], %(worker_id)s, %(retry_at)s, %(count_attempt)s, %(max_attempts)s
+);
+
+-- name: recover_stalled_jobs
+-- Delete stalled workers and requeue (or fail) the jobs they held.
+select job_id, queue_name, outcome
+from backend.recover_stalled_jobs(%(stalled_seconds)s, %(max_attempts)s);
+
+-- name: prune_history
+-- Retention: delete one batch of old finished jobs, runs and signals; returns counts.
+select jobs, runs, signals
+from backend.prune_history(
+    make_interval(hours => %(jobs_hours)s),
+    make_interval(hours => %(runs_hours)s),
+    make_interval(hours => %(signals_hours)s),
+    %(batch)s
+);
+
+-- name: queue_depth
+-- Jobs waiting (todo, due now) and running (doing) per queue, for metrics and logs.
+select queue_name,
+       count(*) filter (where status = 'todo'
+                        and (scheduled_at is null or scheduled_at <= now())) as todo,
+       count(*) filter (where status = 'doing') as doing
+from procrastinate.procrastinate_jobs
+where status in ('todo', 'doing')
+group by queue_name
+order by queue_name;
+
+-- name: procrastinate_search_path
+-- Run on every procrastinate pool connection: its Python code uses unqualified names.
+set search_path = procrastinate, public;
