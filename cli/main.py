@@ -12,7 +12,12 @@ import sys
 import typer
 from rich.console import Console
 
-from cli import db
+from cli import db, requeue, signals, stats, traders
+from cli import filter as filter_cli
+from cli import market_data as market_data_cli
+from cli import scheduler as scheduler_cli
+from cli import up as up_cli
+from cli import worker as worker_cli
 from worker.errors import TraderctlError
 
 __all__ = ["app", "main"]
@@ -24,6 +29,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(filter_cli.app, name="filter")
+app.add_typer(traders.app, name="traders")
+app.add_typer(signals.app, name="signals")
+app.command("requeue")(requeue.requeue)
+app.command("stats")(stats.stats)
+app.command("tick")(scheduler_cli.tick)
+app.command("scheduler")(scheduler_cli.scheduler)
+app.command("worker")(worker_cli.worker)
+app.command("up")(up_cli.up)
+market_data_cli.register(app)
 
 _state = {"debug": False}
 
@@ -38,28 +53,21 @@ def _root(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not debug:
+        # One line per HTTP request (hundreds a minute) drowns everything else.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def main() -> None:
-    """Console-script entry: run the app, turning our errors into one line and exit 1."""
+    """Console-script entry: run the app, turning our errors into one line and exit 1.
+
+    Click's standalone mode handles usage errors itself (message, exit 2) and exits;
+    our own error family propagates out of it and is printed here.
+    """
     try:
-        rv = app(standalone_mode=False)
-        sys.exit(rv if isinstance(rv, int) else 0)
+        app()
     except TraderctlError as exc:
         if _state["debug"]:
             raise
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except SystemExit:
-        raise
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
