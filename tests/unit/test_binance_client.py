@@ -100,8 +100,10 @@ def test_backoff_is_jittered_exponential() -> None:
 
 
 # -- the client against the simulator ---------------------------------------------------
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sim() -> Iterator[ExchangeSimulator]:
+    # One simulator per test: a request a previous test gave up on (timeout) may still be
+    # sleeping in a server thread and would otherwise consume the next test's fault rule.
     with ExchangeSimulator(seed=2, symbols=10, now_ms=NOW) as simulator:
         yield simulator
 
