@@ -1,0 +1,135 @@
+"""`make bench`: the end-to-end benchmark (and, on request, the component benchmarks).
+
+    python -m bench.run_all                       # 10,000 traders, one worker per core, 3 reps
+    python -m bench.run_all --traders 100000      # the scale run: 1 rep, plus 1-worker scaling
+    python -m bench.run_all --traders 10000 --workers 1 --repeat 5
+    python -m bench.run_all --components          # also bench_scheduler, _market_data, _sandbox
+
+Progress goes to stderr; stdout gets a summary and, last, one JSON line with the medians
+over the repetitions of the main worker count (docs/benchmarks.md explains every field).
+With ``--scaling`` (default for more than 20,000 traders) the same tick is also measured
+with 1 … W-1 workers and ``scaling`` reports runs/s per worker count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.bench_end_to_end import REQUIRED_KEYS, measure, summarize
+
+#: Targets of issue 9 (10,000 traders on a 2-core machine).
+TARGET_WALL_S = {10_000: 30.0}
+TARGET_RATIO = 1.0
+COMPONENTS = ("bench.bench_scheduler", "bench.bench_market_data", "bench.bench_sandbox")
+
+
+def _components() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for module in COMPONENTS:
+        print(f"[bench] running {module}", file=sys.stderr, flush=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", module], capture_output=True, text=True, check=False
+        )
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        out[module.rsplit(".", 1)[1]] = (
+            json.loads(lines[-1])
+            if proc.returncode == 0 and lines
+            else {"error": proc.stderr[-2000:]}
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--traders", type=int, default=10_000, help="traders (default 10000)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, help="repetitions (default 3; 1 above 20,000 traders)"
+    )
+    parser.add_argument(
+        "--scaling",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also measure 1 .. W-1 workers (default: on above 20,000 traders)",
+    )
+    parser.add_argument("--components", action="store_true", help="run the component benches too")
+    parser.add_argument("--log-dir", type=Path, help="keep the worker logs in this directory")
+    parser.add_argument(
+        "--json-out", type=Path, help="also write every repetition's full figures to this file"
+    )
+    args = parser.parse_args(argv)
+    workers = max(1, args.workers)
+    repeat = max(1, args.repeat or (3 if args.traders <= 20_000 else 1))
+    scaling = args.scaling if args.scaling is not None else args.traders > 20_000
+    counts = [*range(1, workers), workers] if scaling else [workers]
+
+    components = _components() if args.components else None
+    measured = measure(args.traders, counts, repeat, log_dir=args.log_dir)
+    result = summarize(args.traders, workers, measured.by_workers[workers])
+    result["mix"] = measured.mix.to_json()
+    result["template_s"] = round(measured.template_s, 1)
+    result["per_repetition"] = [
+        {k: r[k] for k in ("wall_s", "runs_per_s", "cpu_ms_per_run", "p50_lag_s", "p99_lag_s")}
+        for r in measured.by_workers[workers]
+    ]
+    if len(counts) > 1:
+        scale = {w: summarize(args.traders, w, reps) for w, reps in measured.by_workers.items()}
+        base = scale[1]["runs_per_s"]
+        result["scaling"] = {
+            str(w): {
+                "runs_per_s": s["runs_per_s"],
+                "runs_per_s_per_worker": round(s["runs_per_s"] / w, 1),
+                "speedup_vs_1": round(s["runs_per_s"] / base, 2),
+                "wall_s": s["wall_s"],
+                "cpu_ms_per_run": s["cpu_ms_per_run"],
+                "pg_cpu_ms_per_run": s["pg_cpu_ms_per_run"],
+            }
+            for w, s in scale.items()
+        }
+    target = TARGET_WALL_S.get(args.traders)
+    result["targets"] = {
+        "wall_s_max": target,
+        "wall_ok": None if target is None else result["wall_s"] <= target,
+        "ratio_vs_node_per_core_min": TARGET_RATIO,
+        "ratio_ok": result["ratio_vs_node_per_core"] >= TARGET_RATIO,
+        "node_agrees": not result["node_disagreements"],
+    }
+    if components is not None:
+        result["components"] = components
+    missing = [k for k in REQUIRED_KEYS if k not in result]
+    assert not missing, missing
+
+    print(
+        f"{args.traders} traders, {workers} worker(s), median of {repeat}: "
+        f"wall {result['wall_s']} s (range {result['range']['wall_s']}), "
+        f"{result['runs_per_s']} runs/s, {result['cpu_ms_per_run']} worker CPU ms/run "
+        f"+ {result['pg_cpu_ms_per_run']} Postgres CPU ms/run, lag p50 {result['p50_lag_s']} s "
+        f"p99 {result['p99_lag_s']} s, peak RSS {result['rss_mb_per_worker']} MB/worker"
+    )
+    print(
+        f"node baseline {result['node_runs_per_s_per_core']} runs/s per core; ours "
+        f"{round(result['runs_per_s'] / workers, 1)} per worker: "
+        f"ratio {result['ratio_vs_node_per_core']} (by CPU: {result['ratio_vs_node_cpu']})"
+    )
+    if "scaling" in result:
+        print("scaling: " + json.dumps(result["scaling"]))
+    if args.json_out is not None:
+        full = {
+            "summary": result,
+            "repetitions": {str(w): r for w, r in measured.by_workers.items()},
+        }
+        args.json_out.write_text(json.dumps(full, indent=1))
+    print(json.dumps({"bench": "end_to_end", **result}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
