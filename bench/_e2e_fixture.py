@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from bench._bench_users import create_bench_users
 from worker.binance_client import BinanceClient
 from worker.demo_filters import DEMO_FILTERS
 from worker.exchange_sim import ExchangeSimulator
@@ -129,22 +130,7 @@ def _load_traders(conn: psycopg.Connection[Any], traders: int) -> None:
         with conn.cursor().copy("copy bench_filters from stdin") as copy:
             for i, f in enumerate(filters):
                 copy.write_row((i, f.key, f.code, json.dumps(list(f.required_timeframes))))
-        conn.execute(
-            "insert into auth.users (id, email)"
-            " select gen_random_uuid(), 'bench' || i || '@example.com'"
-            " from generate_series(1, %s) i",
-            (free_users + pro_users + elite_users,),
-        )
-        conn.execute(
-            "create temp table bench_users on commit drop as"
-            " select id, row_number() over (order by id) as n from auth.users"
-        )
-        conn.execute(
-            "insert into public.user_tiers (user_id, tier)"
-            " select id, case when n <= %s then 'free' when n <= %s then 'pro' else 'elite' end"
-            " from bench_users",
-            (free_users, free_users + pro_users),
-        )
+        create_bench_users(conn, free=free_users, pro=pro_users, elite=elite_users)
         # Trader slots: free users 3, pro 10, elite users share the rest (~20 each).
         conn.execute(
             "create temp table bench_slots on commit drop as"

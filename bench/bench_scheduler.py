@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from bench._bench_users import create_bench_users
 from worker.embedded_pg import EmbeddedCluster
 from worker.migrate import migrate
 
@@ -57,22 +58,7 @@ def _load(conn: psycopg.Connection[Any], traders: int) -> dict[str, int]:
     with conn.transaction():
         # Bulk load: no immediate first run per inserted trader.
         conn.execute("set local traderctl.skip_first_run = 'on'")
-        conn.execute(
-            "insert into auth.users (id, email)"
-            " select gen_random_uuid(), 'bench' || i || '@example.com'"
-            " from generate_series(1, %s) i",
-            (free_users + pro_users + elite_users,),
-        )
-        conn.execute(
-            "create temp table bench_users on commit drop as"
-            " select id, row_number() over (order by id) as n from auth.users"
-        )
-        conn.execute(
-            "insert into public.user_tiers (user_id, tier)"
-            " select id, case when n <= %s then 'free' when n <= %s then 'pro' else 'elite' end"
-            " from bench_users",
-            (free_users, free_users + pro_users),
-        )
+        create_bench_users(conn, free=free_users, pro=pro_users, elite=elite_users)
         # (user n, trader k) pairs: free users 3 traders, pro 10, elite share the rest.
         conn.execute(
             "insert into public.traders (user_id, name, enabled, filter)"
