@@ -240,33 +240,35 @@ CREATE FUNCTION backend.claim_trader_jobs(p_queue_names character varying[], p_w
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-    with candidate as (
-        select jobs.id
-        from procrastinate.procrastinate_jobs as jobs
-        where jobs.status = 'todo'
-          and (p_queue_names is null or jobs.queue_name = any(p_queue_names))
-          and (jobs.scheduled_at is null or jobs.scheduled_at <= now())
-          and not exists (
-              select 1
-              from procrastinate.procrastinate_jobs as other_jobs
-              where jobs.lock is not null
-                and other_jobs.lock = jobs.lock
-                and other_jobs.status in ('todo', 'doing')
-                and (
-                    other_jobs.status = 'doing'
-                    or other_jobs.priority > jobs.priority
-                    or (other_jobs.priority = jobs.priority and other_jobs.id < jobs.id)
-                )
-          )
-        order by jobs.priority desc, jobs.id asc
-        limit p_limit
-        for update of jobs skip locked
+    with claimed as (
+        update procrastinate.procrastinate_jobs as j
+        set status = 'doing', worker_id = p_worker_id
+        where j.id = any (array(
+            select jobs.id
+            from procrastinate.procrastinate_jobs as jobs
+            where jobs.status = 'todo'
+              and (p_queue_names is null or jobs.queue_name = any(p_queue_names))
+              and (jobs.scheduled_at is null or jobs.scheduled_at <= now())
+              and not exists (
+                  select 1
+                  from procrastinate.procrastinate_jobs as other_jobs
+                  where jobs.lock is not null
+                    and other_jobs.lock = jobs.lock
+                    and other_jobs.status in ('todo', 'doing')
+                    and (
+                        other_jobs.status = 'doing'
+                        or other_jobs.priority > jobs.priority
+                        or (other_jobs.priority = jobs.priority and other_jobs.id < jobs.id)
+                    )
+              )
+            order by jobs.priority desc, jobs.id asc
+            limit p_limit
+            for update of jobs skip locked
+        ))
+        returning j.*
     )
-    update procrastinate.procrastinate_jobs as j
-    set status = 'doing', worker_id = p_worker_id
-    from candidate
-    where j.id = candidate.id
-    returning j.*
+    -- Callers get the batch in claim order, as from the first version.
+    select * from claimed order by priority desc, id asc
 $$;
 
 
