@@ -23,13 +23,8 @@ numbers, so aggregate with ``max()`` across pods, e.g. an HPA external metric
 ``max(traderctl_queue_waiting_jobs{queue="traders.1m"})``. Every traders.<interval>
 queue is always present (0 when empty).
 
-Wiring (one line per process)::
-
-    from worker.metrics import register_queue_depth
-    register_queue_depth(database_url)              # onto prometheus_client.REGISTRY
-    register_queue_depth(database_url, registry=market_metrics.registry)
-
-or serve a registry with the gauges included::
+`traderctl worker --metrics-port` serves them next to its own metrics through
+:func:`start_metrics_server` (``worker_metrics.serve``); any other process can do the same::
 
     server = start_metrics_server(port, addr="0.0.0.0", database_url=database_url)
 """

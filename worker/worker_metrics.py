@@ -2,14 +2,14 @@
 
 The original design's dashboard: executions per minute (``traderctl_runs_total`` rate),
 average execution time (``traderctl_run_duration_seconds``), queue depth
-(``traderctl_queue_depth``), failure rate (``traderctl_runs_total{status="error"}`` over
+(``traderctl_queue_waiting_jobs``), failure rate (``traderctl_runs_total{status="error"}`` over
 all; alert above 5 %), cache hit rate (``traderctl_snapshot_loads_total`` against
 ``traderctl_batches_total``: a batch that loads nothing was served from the cache).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
 
 from worker.trader_run import BatchReport
 
@@ -18,7 +18,6 @@ __all__ = [
     "FILTER_ERRORS",
     "JOBS",
     "PHASE_DURATION",
-    "QUEUE_DEPTH",
     "RUNS",
     "RUN_DURATION",
     "SIGNALS",
@@ -52,7 +51,6 @@ SNAPSHOT_LOADS = Counter(
 SNAPSHOT_LOAD_SECONDS = Histogram(
     "traderctl_snapshot_load_seconds", "Time to load one interval into the runtime."
 )
-QUEUE_DEPTH = Gauge("traderctl_queue_depth", "Jobs per queue and status.", ["queue", "status"])
 STALE_RUNS = Counter("traderctl_stale_runs", "Runs made on data behind the slot's candle.")
 
 
@@ -83,6 +81,12 @@ def observe_snapshot_load(interval: str, seconds: float) -> None:
     SNAPSHOT_LOAD_SECONDS.observe(seconds)
 
 
-def serve(port: int, addr: str = "127.0.0.1") -> None:
-    """Serve /metrics on ``addr:port`` from a daemon thread."""
-    start_http_server(port, addr=addr)
+def serve(port: int, addr: str, database_url: str) -> None:
+    """Serve /metrics on ``addr:port`` from a daemon thread, with the queue depth gauges.
+
+    Queue depth comes from :mod:`worker.metrics` (``ops.queue_depth`` at scrape time), the
+    one definition shared with every other process.
+    """
+    from worker.metrics import start_metrics_server
+
+    start_metrics_server(port, addr=addr, database_url=database_url)

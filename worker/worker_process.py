@@ -380,8 +380,6 @@ class BatchWorker:
                     row = conn.execute(
                         queries.get("worker_heartbeat"), {"worker_id": worker_id}
                     ).fetchone()
-                    if self.options.metrics_port is not None:
-                        self._observe_queue_depth(conn)
                     if row is None and not self.stop_event.is_set():
                         new_row = conn.execute(queries.get("register_worker")).fetchone()
                         assert new_row is not None
@@ -399,14 +397,6 @@ class BatchWorker:
         finally:
             if conn is not None:
                 conn.close()
-
-    @staticmethod
-    def _observe_queue_depth(conn: psycopg.Connection[Any]) -> None:
-        from worker import worker_metrics
-
-        for queue, todo, doing in conn.execute(queries.get("queue_depth")).fetchall():
-            worker_metrics.QUEUE_DEPTH.labels(queue, "todo").set(todo)
-            worker_metrics.QUEUE_DEPTH.labels(queue, "doing").set(doing)
 
     def _start_threads(self) -> None:
         self._heartbeat = threading.Thread(
@@ -628,7 +618,7 @@ def _child_main(settings: Settings, database_url: str, options: WorkerOptions, l
     if options.metrics_port is not None:
         from worker import worker_metrics
 
-        worker_metrics.serve(options.metrics_port, options.metrics_addr)
+        worker_metrics.serve(options.metrics_port, options.metrics_addr, database_url)
     worker = BatchWorker(settings, database_url, options)
     worker.install_signal_handlers()
     # Ctrl-C reaches the whole process group: let the parent turn it into one SIGTERM per
@@ -734,7 +724,7 @@ def run_worker(settings: Settings, database_url: str, options: WorkerOptions) ->
         if options.metrics_port is not None:
             from worker import worker_metrics
 
-            worker_metrics.serve(options.metrics_port, options.metrics_addr)
+            worker_metrics.serve(options.metrics_port, options.metrics_addr, database_url)
         return _run_procrastinate_engine(settings, database_url, options)
     if options.engine != "batch":
         raise WorkerOptionsError(f"unknown engine {options.engine!r}; use batch or procrastinate")
@@ -743,7 +733,7 @@ def run_worker(settings: Settings, database_url: str, options: WorkerOptions) ->
     if options.metrics_port is not None:
         from worker import worker_metrics
 
-        worker_metrics.serve(options.metrics_port, options.metrics_addr)
+        worker_metrics.serve(options.metrics_port, options.metrics_addr, database_url)
     worker = BatchWorker(settings, database_url, options)
     worker.install_signal_handlers()
     return worker.run()

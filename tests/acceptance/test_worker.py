@@ -279,7 +279,7 @@ def test_metrics_endpoint_counts_runs(
         body = wait_until(
             lambda: (
                 (text := httpx.get(f"http://127.0.0.1:{port}/metrics").text)
-                and "traderctl_queue_depth" in text
+                and "traderctl_queue_waiting_jobs" in text
                 and text
             ),
             timeout=10,

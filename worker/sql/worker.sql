@@ -109,17 +109,6 @@ from backend.prune_history(
     %(batch)s
 );
 
--- name: queue_depth
--- Jobs waiting (todo, due now) and running (doing) per queue, for metrics and logs.
-select queue_name,
-       count(*) filter (where status = 'todo'
-                        and (scheduled_at is null or scheduled_at <= now())) as todo,
-       count(*) filter (where status = 'doing') as doing
-from procrastinate.procrastinate_jobs
-where status in ('todo', 'doing')
-group by queue_name
-order by queue_name;
-
 -- name: procrastinate_search_path
 -- Run on every procrastinate pool connection: its Python code uses unqualified names.
 set search_path = procrastinate, public;
