@@ -1047,7 +1047,8 @@ CREATE FUNCTION backend.traders_enqueue_first_run() RETURNS trigger
     SET search_path TO ''
     AS $$
 declare
-    v_slot constant timestamptz := date_trunc('minute', now(), 'UTC');
+    v_slot timestamptz := date_trunc('minute', now(), 'UTC');
+    v_scheduled_at timestamptz := null;
     v_hour constant timestamptz := date_trunc('hour', now(), 'UTC');
     v_lock constant text := 'trader:' || new.id::text;
     v_cap integer;
@@ -1074,6 +1075,19 @@ begin
         where j.queueing_lock = v_lock and j.status = 'todo'
     ) then
         return null;
+    end if;
+
+    -- This minute's run already happened, or is running now with the old code: (trader,
+    -- slot) is unique, so a job for this minute would commit nothing. Run at the next
+    -- minute instead, so the new code shows its results within a minute.
+    if exists (
+        select from public.trader_runs r where r.trader_id = new.id and r.slot = v_slot
+    ) or exists (
+        select from procrastinate.procrastinate_jobs j
+        where j.lock = v_lock and j.status = 'doing'
+    ) then
+        v_slot := v_slot + interval '1 minute';
+        v_scheduled_at := v_slot;
     end if;
 
     select tr.max_executions_per_hour into v_cap
@@ -1114,7 +1128,7 @@ begin
             'slot', to_char(v_slot at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
         ),
         'todo',
-        null
+        v_scheduled_at
     )
     on conflict (queueing_lock) where status = 'todo' do nothing
     returning id into v_job_id;
@@ -1140,7 +1154,7 @@ $$;
 -- Name: FUNCTION traders_enqueue_first_run(); Type: COMMENT; Schema: backend; Owner: -
 --
 
-COMMENT ON FUNCTION backend.traders_enqueue_first_run() IS 'AFTER INSERT/UPDATE OF enabled, filter on public.traders: enqueues a priority-100 run for the current minute when a trader is created enabled, enabled, or its code changes (skipped when a job is waiting or the hourly cap is reached).';
+COMMENT ON FUNCTION backend.traders_enqueue_first_run() IS 'AFTER INSERT/UPDATE OF enabled, filter on public.traders: enqueues a priority-100 run for the current minute (the next one if this minute already has a run) when a trader is created enabled, enabled, or its code changes (skipped when a job is waiting or the hourly cap is reached).';
 
 
 --

@@ -167,3 +167,36 @@ def test_bulk_loads_may_skip_the_first_run(conn: Conn) -> None:
     assert jobs(conn) == []
     make_trader(conn, user, first_run=True)
     assert len(jobs(conn)) == 1
+
+
+def test_code_change_after_this_minutes_run_runs_next_minute(conn: Conn) -> None:
+    """Editing code in a minute that already has a run still gets the new code run soon."""
+    user = make_user(conn)
+    trader = create(conn, user, filt={"refreshInterval": "1d"})
+    [job] = job_for(conn, trader)
+    slot = datetime.fromisoformat(job["args"]["slot"])
+    # The worker ran this minute's job: its run row exists and the job finished.
+    conn.execute(
+        "insert into public.trader_runs (trader_id, user_id, slot, interval, status, started_at)"
+        " values (%s, %s, %s, '1d', 'ok', now())",
+        (trader, user, slot),
+    )
+    conn.execute(
+        "update procrastinate.procrastinate_jobs set status = 'succeeded' where id = %s",
+        (job["id"],),
+    )
+    with as_user(conn, user):
+        conn.execute(
+            'update public.traders set filter = filter || \'{"code": "return false;"}\''
+            " where id = %s",
+            (trader,),
+        )
+    waiting = [j for j in job_for(conn, trader) if j["status"] == "todo"]
+    assert len(waiting) == 1
+    next_slot = datetime.fromisoformat(waiting[0]["args"]["slot"])
+    assert (next_slot - slot).total_seconds() == 60
+    assert waiting[0]["priority"] == 100
+    if current_minute(conn) == slot:
+        assert waiting[0]["scheduled_at"] == next_slot  # held until the next minute
+    else:  # the clock crossed the minute meanwhile: that minute had no run yet
+        assert waiting[0]["scheduled_at"] is None
