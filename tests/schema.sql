@@ -1265,11 +1265,9 @@ begin
             coalesce(r.runs_1h, 0)::bigint,
             coalesce(r.failures_15m, 0)::bigint,
             coalesce(r.failures_1h, 0)::bigint,
-            j.active and j.period_minutes is not null and (
-                l.start_time is null
-                or l.start_time < now() - make_interval(mins => j.period_minutes)
-                                        - interval '90 seconds'
-            )
+            j.active and j.period_minutes is not null
+                and coalesce(l.start_time, pg_catalog.pg_postmaster_start_time())
+                    < now() - make_interval(mins => j.period_minutes) - interval '90 seconds'
         from jobs j
         left join recent r on r.jobid = j.jobid
         left join lateral (

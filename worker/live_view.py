@@ -38,7 +38,7 @@ class Dashboard:
         self.supervisor = supervisor
         self.follower = SignalFollower(conn, grace_seconds=10)
         self.follower.start(last=10)
-        self.signals: deque[SignalRow] = deque(maxlen=12)
+        self.signals: deque[SignalRow] = deque(maxlen=40)
         self.signal_total = 0
         self.notes: deque[str] = deque(maxlen=4)
         self.state: dict[str, Any] = {}
@@ -64,9 +64,12 @@ class Dashboard:
             f"alerts {', '.join(alerts) if alerts else 'none'}"
         )
 
-    def render(self) -> Group:
-        """The full-screen view."""
+    def render(self, height: int = 50) -> Group:
+        """The full-screen view, its tables cut to fit ``height`` terminal lines."""
         now = self.state["generated_at"]
+        # Fixed lines: header, three table frames, the queue rows, the alerts panel.
+        spare = max(8, height - 26)
+        trader_rows, signal_rows = spare * 3 // 5, spare - spare * 3 // 5
         procs = Text()
         for child in self.supervisor.children:
             style = "green" if child.alive else "red"
@@ -76,7 +79,7 @@ class Dashboard:
         traders = Table(title="Traders", expand=True, title_justify="left")
         for col in ("name", "tier", "every", "last run", "status", "runs", "signals", "error"):
             traders.add_column(col, overflow="ellipsis", no_wrap=True)
-        for t in self.state["traders"].traders[:24]:
+        for t in self.state["traders"].traders[:trader_rows]:
             status = t.last_run_status or "-"
             traders.add_row(
                 t.name,
@@ -92,7 +95,7 @@ class Dashboard:
         signals = Table(title="Latest signals", expand=True, title_justify="left")
         for col in ("at", "trader", "symbol", "interval", "price", "24h %"):
             signals.add_column(col, no_wrap=True, overflow="ellipsis")
-        for s in reversed(self.signals):
+        for s in list(reversed(self.signals))[:signal_rows]:
             signals.add_row(
                 s.created_at.strftime("%H:%M:%S"),
                 s.trader_name or str(s.trader_id)[:8],

@@ -132,10 +132,13 @@ def _loop(dashboard: Dashboard, supervisor: Supervisor, options: UpOptions, err:
         return deadline is None or time.monotonic() < deadline
 
     if live:
+        console = Console()
         step()
-        with Live(dashboard.render(), console=Console(), screen=True, auto_refresh=False) as view:
+        with Live(
+            dashboard.render(console.size.height), console=console, screen=True, auto_refresh=False
+        ) as view:
             while step():
-                view.update(dashboard.render(), refresh=True)
+                view.update(dashboard.render(console.size.height), refresh=True)
                 time.sleep(options.refresh_s)
         return
     last_line = 0.0

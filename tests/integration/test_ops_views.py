@@ -539,3 +539,23 @@ def test_runbook_queries_run_and_say_what_they_answer(conn: Conn, path: Path) ->
     with conn.transaction():
         conn.execute("set local role service_role")  # what an operator's service key can do
         conn.execute(text).fetchall()
+
+
+def test_never_run_cron_job_is_missing_only_after_its_first_chance(cron_db_url: str) -> None:
+    """A job scheduled on a server up for less than its period + 90 s is not yet missing."""
+    name = "traderctl-test-ops-never-ran"
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        conn.execute("select cron.schedule(%s, '*/30 * * * *', 'select 1')", (name,))
+        try:
+            row = conn.execute(
+                "select now() - pg_postmaster_start_time() > interval '31 minutes 30 seconds'"
+            ).fetchone()
+            assert row is not None
+            server_up_long_enough = bool(row[0])  # False on the suite's own fresh server
+            rows = {r["jobname"]: r for r in view(conn, "cron_job_health")}
+            assert rows[name]["last_start"] is None
+            assert rows[name]["missing"] is server_up_long_enough
+            alerts = {(a["alert"], a["subject"]) for a in view(conn, "alerts")}
+            assert (("cron_missing", name) in alerts) is server_up_long_enough
+        finally:
+            conn.execute("select cron.unschedule(%s)", (name,))
