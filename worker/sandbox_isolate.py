@@ -183,7 +183,11 @@ class Isolate:
         self._seq += 1
         seq = self._seq
         request = {**request, "seq": seq}
-        code = f"__traderctl.runBatch({self._tok}, {json.dumps(json.dumps(request))})"
+        request_json = json.dumps(json.dumps(request))
+        # Parse the snapshot series this batch reads first, outside the watchdog: that
+        # work is ours, not the traders' (runner.js, "parsed lazily").
+        self._mr.eval(f"__traderctl.warm({self._tok}, {request_json})")
+        code = f"__traderctl.runBatch({self._tok}, {request_json})"
         try:
             text = self._watched_eval(code, seq=seq, budget_s=budget_s)
         except _Killed as killed:
