@@ -126,6 +126,8 @@ class FilterRuntime:
         self._tickers: tuple[str, str] | None = None
         self._series: dict[str, tuple[str, str]] = {}
         self.isolate_replacements = 0
+        #: Traders run a second time after overrunning their budget (see run_traders).
+        self.timeout_retries = 0
         self._isolate = self._new_isolate()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -260,6 +262,7 @@ class FilterRuntime:
             kind = outcome.stop_kind or "timeout"
             if kind == "timeout" and index not in retried:
                 retried.add(index)  # left unset: it runs again, first, in the next call
+                self.timeout_retries += 1
             else:
                 results[index] = self._failed(requests[index], kind)
         if outcome.stop_kind == "out_of_memory" or outcome.tainted:
