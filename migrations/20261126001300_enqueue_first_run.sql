@@ -11,7 +11,11 @@
 --   * a job for the trader already waiting (queueing_lock) -> nothing is enqueued;
 --   * the run counts against the tier's max_executions_per_hour; over the cap it is
 --     skipped and counted in backend.user_hourly_executions.skipped_hourly_cap;
---   * traders with blank code or a schedule_problem are not run.
+--   * traders with blank code or a schedule_problem are not run;
+--   * if this minute already has a run for the trader (or one is in flight with the old
+--     code), the job is for the next minute (scheduled_at = that minute): (trader_id,
+--     slot) is unique, so a job for this minute would commit nothing and an edited filter
+--     would wait for its next due slot, up to a day for 1d.
 -- Bulk loads (benchmarks, imports) may skip it for their transaction with
 --   set local traderctl.skip_first_run = 'on';
 -- which only withholds a run, so it is harmless to let anyone set it.
@@ -22,7 +26,8 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_slot constant timestamptz := date_trunc('minute', now(), 'UTC');
+    v_slot timestamptz := date_trunc('minute', now(), 'UTC');
+    v_scheduled_at timestamptz := null;
     v_hour constant timestamptz := date_trunc('hour', now(), 'UTC');
     v_lock constant text := 'trader:' || new.id::text;
     v_cap integer;
@@ -49,6 +54,19 @@ begin
         where j.queueing_lock = v_lock and j.status = 'todo'
     ) then
         return null;
+    end if;
+
+    -- This minute's run already happened, or is running now with the old code: (trader,
+    -- slot) is unique, so a job for this minute would commit nothing. Run at the next
+    -- minute instead, so the new code shows its results within a minute.
+    if exists (
+        select from public.trader_runs r where r.trader_id = new.id and r.slot = v_slot
+    ) or exists (
+        select from procrastinate.procrastinate_jobs j
+        where j.lock = v_lock and j.status = 'doing'
+    ) then
+        v_slot := v_slot + interval '1 minute';
+        v_scheduled_at := v_slot;
     end if;
 
     select tr.max_executions_per_hour into v_cap
@@ -89,7 +107,7 @@ begin
             'slot', to_char(v_slot at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
         ),
         'todo',
-        null
+        v_scheduled_at
     )
     on conflict (queueing_lock) where status = 'todo' do nothing
     returning id into v_job_id;
@@ -111,8 +129,9 @@ end
 $$;
 comment on function backend.traders_enqueue_first_run() is
     'AFTER INSERT/UPDATE OF enabled, filter on public.traders: enqueues a priority-100 run for '
-    'the current minute when a trader is created enabled, enabled, or its code changes '
-    '(skipped when a job is waiting or the hourly cap is reached).';
+    'the current minute (the next one if this minute already has a run) when a trader is '
+    'created enabled, enabled, or its code changes (skipped when a job is waiting or the '
+    'hourly cap is reached).';
 
 -- Named to sort after the other traders triggers (AFTER triggers fire alphabetically).
 create trigger traders_enqueue_first_run

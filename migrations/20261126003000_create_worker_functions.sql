@@ -26,6 +26,10 @@ create index if not exists procrastinate_jobs_lock_todo_doing_idx
 -- the same lock only the first (priority, id) can qualify: a batch never holds two jobs
 -- of one trader. A rare race with a concurrent claim ends in a unique violation of
 -- procrastinate_jobs_lock_idx_v1 (lock WHERE status = 'doing'); the caller retries.
+-- The claimed rows are updated through `id = ANY(array(...))`, an index scan on the
+-- primary key. `UPDATE … FROM candidate` was planned as a hash join over a sequential scan
+-- of the whole jobs table (the batch size is a parameter, so the planner guessed ~10% of
+-- the table): 12 of 14 ms per claim at 30,000 jobs under auto_explain, vs ~1.5 ms now.
 create function backend.claim_trader_jobs(
     p_queue_names character varying[],
     p_worker_id bigint,
@@ -36,33 +40,35 @@ language sql
 volatile
 set search_path = ''
 as $$
-    with candidate as (
-        select jobs.id
-        from procrastinate.procrastinate_jobs as jobs
-        where jobs.status = 'todo'
-          and (p_queue_names is null or jobs.queue_name = any(p_queue_names))
-          and (jobs.scheduled_at is null or jobs.scheduled_at <= now())
-          and not exists (
-              select 1
-              from procrastinate.procrastinate_jobs as other_jobs
-              where jobs.lock is not null
-                and other_jobs.lock = jobs.lock
-                and other_jobs.status in ('todo', 'doing')
-                and (
-                    other_jobs.status = 'doing'
-                    or other_jobs.priority > jobs.priority
-                    or (other_jobs.priority = jobs.priority and other_jobs.id < jobs.id)
-                )
-          )
-        order by jobs.priority desc, jobs.id asc
-        limit p_limit
-        for update of jobs skip locked
+    with claimed as (
+        update procrastinate.procrastinate_jobs as j
+        set status = 'doing', worker_id = p_worker_id
+        where j.id = any (array(
+            select jobs.id
+            from procrastinate.procrastinate_jobs as jobs
+            where jobs.status = 'todo'
+              and (p_queue_names is null or jobs.queue_name = any(p_queue_names))
+              and (jobs.scheduled_at is null or jobs.scheduled_at <= now())
+              and not exists (
+                  select 1
+                  from procrastinate.procrastinate_jobs as other_jobs
+                  where jobs.lock is not null
+                    and other_jobs.lock = jobs.lock
+                    and other_jobs.status in ('todo', 'doing')
+                    and (
+                        other_jobs.status = 'doing'
+                        or other_jobs.priority > jobs.priority
+                        or (other_jobs.priority = jobs.priority and other_jobs.id < jobs.id)
+                    )
+              )
+            order by jobs.priority desc, jobs.id asc
+            limit p_limit
+            for update of jobs skip locked
+        ))
+        returning j.*
     )
-    update procrastinate.procrastinate_jobs as j
-    set status = 'doing', worker_id = p_worker_id
-    from candidate
-    where j.id = candidate.id
-    returning j.*
+    -- Callers get the batch in claim order, as from the first version.
+    select * from claimed order by priority desc, id asc
 $$;
 comment on function backend.claim_trader_jobs(character varying[], bigint, integer) is
     'Claim up to p_limit todo jobs of the given queues (NULL = all) for worker p_worker_id, '

@@ -15,7 +15,9 @@
 -- "missing": pg_cron does not replay missed runs, so a job that stopped running shows
 -- only as an old last start. For schedules of the form `* * * * *` and `*/N * * * *` the
 -- expected period is known (1 and N minutes); such a job is overdue when its last start
--- is older than the period plus 90 seconds, or when it never started. Other schedules
+-- is older than the period plus 90 seconds. A job that never started counts from the
+-- server's start (pg_cron runs jobs only while the server is up), so a fresh install does
+-- not raise cron_missing in its first minute. Other schedules
 -- get period_minutes NULL and are never flagged missing. cron.log_run = off (no run
 -- details at all) makes every active job look missing: keep it on.
 
@@ -92,11 +94,9 @@ begin
             coalesce(r.runs_1h, 0)::bigint,
             coalesce(r.failures_15m, 0)::bigint,
             coalesce(r.failures_1h, 0)::bigint,
-            j.active and j.period_minutes is not null and (
-                l.start_time is null
-                or l.start_time < now() - make_interval(mins => j.period_minutes)
-                                        - interval '90 seconds'
-            )
+            j.active and j.period_minutes is not null
+                and coalesce(l.start_time, pg_catalog.pg_postmaster_start_time())
+                    < now() - make_interval(mins => j.period_minutes) - interval '90 seconds'
         from jobs j
         left join recent r on r.jobid = j.jobid
         left join lateral (
