@@ -22,18 +22,11 @@ from typing import Any
 
 import psycopg
 
+from worker.market_cadence import INTERVAL_MS
+
 ROOT = Path(__file__).resolve().parents[1]
 TRADERCTL = ROOT / ".venv" / "bin" / "traderctl"
 
-INTERVAL_MS = {
-    "1m": 60_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "4h": 14_400_000,
-    "1d": 86_400_000,
-}
 
 #: Fast settings for worker subprocesses (short heartbeats, quick recovery).
 FAST_ENV = {

@@ -9,11 +9,13 @@ or none of it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from worker import queries
 
@@ -31,7 +33,7 @@ __all__ = [
 
 @dataclass(frozen=True, kw_only=True)
 class SnapshotRow:
-    """One row of public.market_snapshots."""
+    """One row of public.market_snapshots (the market-data writer's and the workers' view)."""
 
     interval: str
     version: int
@@ -41,16 +43,20 @@ class SnapshotRow:
     stale_symbols: int
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> SnapshotRow:
-        interval, version, closed_through, refreshed_at, symbols, stale = row
+    def from_row(cls, row: Mapping[str, Any]) -> SnapshotRow:
         return cls(
-            interval=interval,
-            version=version,
-            closed_through=closed_through,
-            refreshed_at=refreshed_at,
-            symbols=symbols,
-            stale_symbols=stale,
+            interval=row["interval"],
+            version=int(row["version"]),
+            closed_through=row["closed_through"],
+            refreshed_at=row["refreshed_at"],
+            symbols=int(row["symbols"] or 0),
+            stale_symbols=int(row["stale_symbols"] or 0),
         )
+
+    @property
+    def published(self) -> bool:
+        """True once the market-data worker has written this interval at least once."""
+        return self.refreshed_at is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,8 +95,9 @@ class RefreshBatch:
 
 def load_snapshots(conn: psycopg.Connection[Any]) -> dict[str, SnapshotRow]:
     """Snapshot rows by interval ('ticker', '1m', …)."""
-    rows = conn.execute(queries.get("market_load_snapshots")).fetchall()
-    return {row[0]: SnapshotRow.from_row(tuple(row)) for row in rows}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(queries.get("market_load_snapshots")).fetchall()
+    return {row["interval"]: SnapshotRow.from_row(row) for row in rows}
 
 
 def load_stale(conn: psycopg.Connection[Any]) -> dict[tuple[str, str], str]:

@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
@@ -29,10 +28,10 @@ from psycopg.rows import dict_row
 
 from worker import queries
 from worker.errors import SnapshotMissing
+from worker.market_store import SnapshotRow, load_snapshots
 
 __all__ = [
     "TICKER",
-    "IntervalState",
     "SnapshotCache",
     "SnapshotSink",
     "TickerInfo",
@@ -50,34 +49,6 @@ class SnapshotSink(Protocol):
     def set_tickers(self, version: str, tickers_json: str) -> None: ...
 
     def set_series(self, interval: str, version: str, series_json: str) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class IntervalState:
-    """One row of public.market_snapshots."""
-
-    interval: str
-    version: int
-    closed_through: datetime | None
-    refreshed_at: datetime | None
-    symbols: int
-    stale_symbols: int
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> IntervalState:
-        return cls(
-            interval=row["interval"],
-            version=int(row["version"]),
-            closed_through=row["closed_through"],
-            refreshed_at=row["refreshed_at"],
-            symbols=int(row["symbols"] or 0),
-            stale_symbols=int(row["stale_symbols"] or 0),
-        )
-
-    @property
-    def published(self) -> bool:
-        """True once the market-data worker has written this interval at least once."""
-        return self.refreshed_at is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,8 +85,8 @@ class SnapshotCache:
     ) -> None:
         self._sink = sink
         self._on_load = on_load
-        self.loaded: dict[str, IntervalState] = {}
-        self.published: dict[str, IntervalState] = {}
+        self.loaded: dict[str, SnapshotRow] = {}
+        self.published: dict[str, SnapshotRow] = {}
         #: Symbols by universe rank (largest 24h quote volume first).
         self.universe: list[str] = []
         self.tickers: dict[str, TickerInfo] = {}
@@ -125,11 +96,9 @@ class SnapshotCache:
         """Forget everything loaded (call when the runtime was recreated)."""
         self.loaded.clear()
 
-    def poll_versions(self, conn: psycopg.Connection[Any]) -> dict[str, IntervalState]:
+    def poll_versions(self, conn: psycopg.Connection[Any]) -> dict[str, SnapshotRow]:
         """Read every interval's current version (one query); does not load anything."""
-        with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(queries.get("snapshot_versions")).fetchall()
-        self.published = {row["interval"]: IntervalState.from_row(row) for row in rows}
+        self.published = load_snapshots(conn)
         return self.published
 
     def sync(
@@ -137,8 +106,8 @@ class SnapshotCache:
         conn: psycopg.Connection[Any],
         intervals: Iterable[str],
         *,
-        published: dict[str, IntervalState] | None = None,
-    ) -> dict[str, IntervalState]:
+        published: dict[str, SnapshotRow] | None = None,
+    ) -> dict[str, SnapshotRow]:
         """Make the runtime hold the current version of each interval (and the tickers).
 
         ``published`` saves the version query when the caller has just read it. Raises
@@ -167,7 +136,7 @@ class SnapshotCache:
             row = cur.execute(queries.get("snapshot_version"), {"interval": interval}).fetchone()
             if row is None:
                 raise SnapshotMissing(f"market snapshot {interval!r} disappeared while loading")
-            state = IntervalState.from_row(row)
+            state = SnapshotRow.from_row(row)
             if interval == TICKER:
                 rows = cur.execute(queries.get("load_tickers")).fetchall()
                 universe: list[str] = []

@@ -16,16 +16,16 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from types import FrameType
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from rich.console import Console
 from rich.live import Live
 
 from worker import queries
+from worker.admin import list_traders
 from worker.config import Settings
 from worker.db import connect, embedded_cluster
 from worker.demo_seed import seed_demo
@@ -36,6 +36,9 @@ from worker.supervisor import Supervisor
 __all__ = ["UpOptions", "run_up"]
 
 log = logging.getLogger(__name__)
+
+#: Traders in the headless summary printed at the end of `up --for` (the demo has 24).
+_SUMMARY_LIMIT = 10_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +104,8 @@ def run_up(settings: Settings, options: UpOptions) -> int:
                 supervisor.add("scheduler", ["scheduler"], env)
             dashboard = Dashboard(conn, supervisor)
             _loop(dashboard, supervisor, options, err)
-            summary = [dict(r) for r in _rows(conn, "up_run_summary")]
+            listed = list_traders(conn, limit=_SUMMARY_LIMIT)
+            summary = [asdict(t) for t in listed.traders]
     except (KeyboardInterrupt, _Stop):
         err.print("stopping…")
         summary = []
@@ -152,8 +156,3 @@ def _loop(dashboard: Dashboard, supervisor: Supervisor, options: UpOptions, err:
 def _scalar(conn: psycopg.Connection[Any], name: str) -> Any:
     row = conn.execute(queries.get(name)).fetchone()
     return row[0] if row else None
-
-
-def _rows(conn: psycopg.Connection[Any], name: str) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(queries.get(name)).fetchall()

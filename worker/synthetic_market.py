@@ -15,22 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from worker.market_cadence import INTERVAL_MS
+
 __all__ = [
     "DEFAULT_INTERVALS",
-    "INTERVAL_MS",
     "SyntheticSnapshot",
     "generate_snapshot",
 ]
 
-INTERVAL_MS: dict[str, int] = {
-    "1m": 60_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "4h": 14_400_000,
-    "1d": 86_400_000,
-}
 DEFAULT_INTERVALS: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h", "1d")
 #: Snapshot time of every generated dataset: 2025-01-06T12:34:00Z (fixed for determinism).
 SNAPSHOT_MS = 1_736_166_840_000

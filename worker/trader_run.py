@@ -39,10 +39,11 @@ from psycopg.rows import dict_row
 from worker import queries
 from worker.config import Settings
 from worker.errors import InvalidJob, SnapshotMissing
-from worker.snapshot_cache import IntervalState, SnapshotCache, SnapshotSink
+from worker.market_cadence import INTERVAL_MS, MINUTE_MS
+from worker.market_store import SnapshotRow
+from worker.snapshot_cache import SnapshotCache, SnapshotSink
 
 __all__ = [
-    "INTERVAL_MINUTES",
     "BatchReport",
     "FilterRuntimeLike",
     "TraderJob",
@@ -53,16 +54,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Kline intervals the market data can hold, in minutes (they all divide a day).
-INTERVAL_MINUTES: dict[str, int] = {
-    "1m": 1,
-    "5m": 5,
-    "15m": 15,
-    "30m": 30,
-    "1h": 60,
-    "4h": 240,
-    "1d": 1440,
-}
 _DATA_POLL_SECONDS = 0.2
 
 
@@ -85,7 +76,7 @@ def slot_boundary(slot: datetime, interval: str) -> datetime:
     """Start of the ``interval`` candle containing ``slot``: the boundary whose candle
     must be closed in the data for a run at ``slot`` (epoch-aligned, so 4h is 00:00,
     04:00 … and 1d is 00:00 UTC)."""
-    minutes = INTERVAL_MINUTES[interval]
+    minutes = INTERVAL_MS[interval] // MINUTE_MS
     epoch_minutes = int(slot.timestamp()) // 60
     return datetime.fromtimestamp((epoch_minutes - epoch_minutes % minutes) * 60, tz=UTC)
 
@@ -146,7 +137,7 @@ class TraderJob:
     def queue_interval(self) -> str | None:
         """'5m' for queue 'traders.5m', else None."""
         prefix, _, interval = self.queue_name.partition(".")
-        return interval if prefix == "traders" and interval in INTERVAL_MINUTES else None
+        return interval if prefix == "traders" and interval in INTERVAL_MS else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -276,7 +267,7 @@ class TraderRunner:
 
     # -- freshness -----------------------------------------------------------------------
     @staticmethod
-    def lag(spec: TraderSpec, states: Mapping[str, IntervalState]) -> tuple[datetime | None, float]:
+    def lag(spec: TraderSpec, states: Mapping[str, SnapshotRow]) -> tuple[datetime | None, float]:
         """(data as of, ms the data is behind the slot) over the spec's timeframes.
 
         data as of = the oldest closed_through among the timeframes; behind = how far that
@@ -297,15 +288,15 @@ class TraderRunner:
         return as_of, behind
 
     def _known_timeframes(self, specs: Sequence[TraderSpec]) -> set[str]:
-        return {tf for s in specs for tf in s.timeframes if tf in INTERVAL_MINUTES}
+        return {tf for s in specs for tf in s.timeframes if tf in INTERVAL_MS}
 
     def _wait_for_data(
         self,
         conn: psycopg.Connection[Any],
         specs: Sequence[TraderSpec],
         stop: threading.Event | None,
-        published: dict[str, IntervalState],
-    ) -> dict[str, IntervalState]:
+        published: dict[str, SnapshotRow],
+    ) -> dict[str, SnapshotRow]:
         intervals = self._known_timeframes(specs)
         states = self.cache.sync(conn, intervals, published=published)
         deadline = time.monotonic() + self.settings.data_wait_ms / 1000
@@ -370,7 +361,7 @@ class TraderRunner:
         self,
         spec: TraderSpec,
         outcome: tuple[Any, str | None, str | None],
-        states: Mapping[str, IntervalState],
+        states: Mapping[str, SnapshotRow],
         started_at: datetime,
         report: BatchReport,
     ) -> dict[str, Any]:
@@ -428,7 +419,7 @@ class TraderRunner:
 
     def _split_unpublished(
         self,
-        published: Mapping[str, IntervalState],
+        published: Mapping[str, SnapshotRow],
         specs: list[TraderSpec],
         report: BatchReport,
         *,

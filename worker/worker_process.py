@@ -48,9 +48,10 @@ from worker.app import MAINTENANCE_QUEUE, TRADER_QUEUE_PREFIX, make_app
 from worker.config import Settings
 from worker.db import connect
 from worker.errors import DatabaseUnreachable, InvalidJob, SnapshotMissing, WorkerOptionsError
+from worker.market_cadence import INTERVALS
 from worker.snapshot_cache import SnapshotCache
 from worker.tasks import HOST_KEY, SETTINGS_KEY, TaskHost
-from worker.trader_run import INTERVAL_MINUTES, BatchReport, TraderJob, TraderRunner, retry_delay
+from worker.trader_run import BatchReport, TraderJob, TraderRunner, retry_delay
 
 __all__ = [
     "BatchWorker",
@@ -76,13 +77,13 @@ def queues_for(intervals: Sequence[str] | None, queues: Sequence[str] | None) ->
     if queues:
         return list(dict.fromkeys(q.strip() for q in queues if q.strip()))
     if intervals:
-        unknown = [iv for iv in intervals if iv not in INTERVAL_MINUTES]
+        unknown = [iv for iv in intervals if iv not in INTERVALS]
         if unknown:
             raise WorkerOptionsError(
-                f"unknown interval(s) {', '.join(unknown)}; use {', '.join(INTERVAL_MINUTES)}"
+                f"unknown interval(s) {', '.join(unknown)}; use {', '.join(INTERVALS)}"
             )
         return [TRADER_QUEUE_PREFIX + iv for iv in dict.fromkeys(intervals)]
-    return [TRADER_QUEUE_PREFIX + iv for iv in INTERVAL_MINUTES]
+    return [TRADER_QUEUE_PREFIX + iv for iv in INTERVALS]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,10 +29,3 @@ select to_regclass('cron.job') is not null;
 select exists (
     select from cron.job where jobname = 'traderctl-schedule-due-traders' and active
 );
-
--- name: up_run_summary
--- Per demo trader: its interval, runs and signals so far (the headless summary of `up`).
-select t.id, t.name, coalesce(nullif(t.filter ->> 'refreshInterval', ''), '1m') as interval,
-       t.enabled, t.run_count, t.signal_count, t.last_run_status, t.last_error
-from public.traders t
-order by t.created_at, t.id;

@@ -48,11 +48,6 @@ left join public.user_tiers ut on ut.user_id = t.user_id
 left join public.tiers tr on tr.name = coalesce(ut.tier, 'free')
 left join public.trader_matches m on m.trader_id = j.trader_id;
 
--- name: snapshot_versions
--- Version and freshness of every market snapshot (one row per interval and 'ticker').
-select interval, version, closed_through, refreshed_at, symbols, stale_symbols
-from public.market_snapshots;
-
 -- name: snapshot_read_only
 -- First statement of a snapshot load: one consistent view of a refresh, read only.
 set transaction isolation level repeatable read, read only;
