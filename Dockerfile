@@ -40,16 +40,19 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
-# The project. It is installed in editable mode on purpose: worker/migrate.py finds
-# migrations/ and sql/local/ next to the `worker` package (ROOT = worker/..), so the
-# package must stay in /app beside them rather than move into site-packages.
+# The project, built into a wheel and installed like any user's `pip install`: the wheel
+# carries everything traderctl reads at run time (migrations, SQL, the JS runtime, demo
+# filters), so the runtime stage needs only the virtualenv, not the source tree.
+# traderctl/ links to the top-level folders (see pyproject.toml), hence the copies beside it.
 COPY README.md ./
+COPY traderctl/ traderctl/
 COPY worker/ worker/
 COPY cli/ cli/
 COPY migrations/ migrations/
 COPY sql/ sql/
-RUN pip install --no-deps -e . \
-    && python -m compileall -q worker cli
+RUN pip wheel --no-deps -w /tmp/dist . \
+    && pip install --no-deps /tmp/dist/traderctl-*.whl \
+    && rm -rf /tmp/dist build
 
 # ---------------------------------------------------------------------------------------
 # runtime: slim base, no compilers, non-root, tini as PID 1.
@@ -64,7 +67,6 @@ RUN apt-get update \
         --shell /usr/sbin/nologin traderctl
 
 COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /app /app
 
 # TRADERCTL_DATA_DIR: the embedded cluster is never used in a container (DATABASE_URL is
 # always set), but the directory must be writable if anything looks there; /tmp is an

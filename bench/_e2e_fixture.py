@@ -34,12 +34,12 @@ from typing import Any
 import psycopg
 
 from bench._bench_users import create_bench_users
-from worker.binance_client import BinanceClient
-from worker.demo_filters import DEMO_FILTERS
-from worker.exchange_sim import ExchangeSimulator
-from worker.market_data import MarketDataOptions, MarketDataRefresher
-from worker.migrate import migrate
-from worker.rate_limit import WeightBudget
+from traderctl.worker.local.demo_filters import DEMO_FILTERS
+from traderctl.worker.local.exchange_sim import ExchangeSimulator
+from traderctl.worker.market.binance_client import BinanceClient
+from traderctl.worker.market.limits import WeightBudget
+from traderctl.worker.market.refresher import MarketDataOptions, MarketDataRefresher
+from traderctl.worker.migrate import migrate
 
 __all__ = ["INTERVALS", "TICK_AT", "TraderMix", "build_template", "needed_timeframes"]
 

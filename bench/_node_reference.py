@@ -2,7 +2,7 @@
 
 Why: the issue's yardstick is the browser's way of running filters: one thread, no
 database, ``new Function`` per trader, indicators recomputed per trader (node_baseline.js,
-written by the JS-runtime side, does exactly that with the same worker/js/helpers.js).
+written by the JS-runtime side, does exactly that with the same worker/sandbox/js/helpers.js).
 We feed it the bench's own snapshot (tickers and klines as stored by the market-data
 worker, universe order by rank) and every demo filter, once per symbol count a tier
 evaluates (free 20, pro 50, elite 100). The cost of one run of the bench's mix is then
@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 
 from bench._e2e_fixture import TraderMix, needed_timeframes
-from worker.demo_filters import DEMO_FILTERS
+from traderctl.worker.local.demo_filters import DEMO_FILTERS
 
 __all__ = ["NodeBaseline", "compare_matches", "run_node_baseline"]
 

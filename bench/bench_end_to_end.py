@@ -48,8 +48,8 @@ import psycopg
 from bench._e2e_fixture import TICK_AT, TraderMix, build_template
 from bench._node_reference import NodeBaseline, compare_matches, run_node_baseline
 from bench._procstat import cmdline, descendants, peak_rss_mb, sample_tree
-from worker.config import ENV_VARS
-from worker.embedded_pg import EmbeddedCluster
+from traderctl.worker.config import ENV_VARS
+from traderctl.worker.local.embedded_pg import EmbeddedCluster
 
 __all__ = ["REQUIRED_KEYS", "Measurements", "measure", "summarize"]
 
@@ -104,7 +104,7 @@ class WorkerPool:
         env["PYTHONUNBUFFERED"] = "1"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "cli", "worker", "--concurrency", str(workers)],
+                [sys.executable, "-m", "traderctl", "worker", "--concurrency", str(workers)],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -33,12 +33,12 @@ from typing import Any
 
 import psycopg
 
-from worker.binance_client import BinanceClient
-from worker.embedded_pg import EmbeddedCluster
-from worker.exchange_sim import ExchangeSimulator
-from worker.market_data import MarketDataOptions, MarketDataRefresher, RefreshResult
-from worker.migrate import migrate
-from worker.rate_limit import WeightBudget
+from traderctl.worker.local.embedded_pg import EmbeddedCluster
+from traderctl.worker.local.exchange_sim import ExchangeSimulator
+from traderctl.worker.market.binance_client import BinanceClient
+from traderctl.worker.market.limits import WeightBudget
+from traderctl.worker.market.refresher import MarketDataOptions, MarketDataRefresher, RefreshResult
+from traderctl.worker.migrate import migrate
 
 T0 = int(datetime(2026, 11, 26, 10, 6, 1, tzinfo=UTC).timestamp() * 1000)
 

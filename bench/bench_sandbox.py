@@ -6,7 +6,7 @@ across the traders of one snapshot. This prints, side by side in one run:
 
 - snapshot load time (100 symbols x 6 timeframes x 250 klines by default) and V8 heap use;
 - per-trader-run time of ours (memo on and off) and of bench/node_baseline.js (same
-  worker/js/helpers.js, `new Function` per trader, no memo) on the same traders and data;
+  worker/sandbox/js/helpers.js, `new Function` per trader, no memo) on the same traders and data;
 - that both produce the same matches for every trader.
 
 The trader population is every demo filter (worker/demo_filters) times ``--users`` (users
@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.config import Settings
-from worker.demo_filters import DEMO_FILTERS
-from worker.sandbox import FilterRuntime, TraderRequest
-from worker.synthetic_market import DEFAULT_INTERVALS, generate_snapshot
+from traderctl.worker.config import Settings
+from traderctl.worker.local.demo_filters import DEMO_FILTERS
+from traderctl.worker.local.synthetic_market import DEFAULT_INTERVALS, generate_snapshot
+from traderctl.worker.sandbox.runtime import FilterRuntime, TraderRequest
 
 NODE_SCRIPT = Path(__file__).with_name("node_baseline.js")
 

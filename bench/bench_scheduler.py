@@ -28,8 +28,8 @@ from typing import Any
 import psycopg
 
 from bench._bench_users import create_bench_users
-from worker.embedded_pg import EmbeddedCluster
-from worker.migrate import migrate
+from traderctl.worker.local.embedded_pg import EmbeddedCluster
+from traderctl.worker.migrate import migrate
 
 TICK_AT = "2026-11-27T00:00:00+00:00"
 TARGETS_S = {10_000: 1.0, 100_000: 5.0}

@@ -3,7 +3,7 @@
  * Plain Node.js baseline: evaluate traders the way the browser Web Worker did.
  *
  * Why: bench/bench_sandbox.py compares our runtime's per-trader-run time with this. It loads
- * the SAME worker/js/helpers.js source, then for every trader: `new Function` per trader,
+ * the SAME worker/sandbox/js/helpers.js source, then for every trader: `new Function` per trader,
  * loop over the symbols, hvnNodes computed afresh per (trader, symbol), no memo, no freezing
  * (FILTER_API.md §2). It also prints each trader's matches so the bench can check that both
  * runtimes agree.
@@ -20,7 +20,7 @@ const fs = require('fs');
 const path = require('path');
 const vm = require('vm');
 
-const helpersPath = path.join(__dirname, '..', 'worker', 'js', 'helpers.js');
+const helpersPath = path.join(__dirname, '..', 'worker', 'sandbox', 'js', 'helpers.js');
 vm.runInThisContext(fs.readFileSync(helpersPath, 'utf8'), { filename: helpersPath });
 const helpers = globalThis.helpers;
 

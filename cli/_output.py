@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from worker.admin import to_jsonable
+from traderctl.worker.admin.operations import to_jsonable
 
 __all__ = ["PIPE_WIDTH", "emit_json", "err", "out", "short", "when"]
 

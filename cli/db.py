@@ -11,11 +11,12 @@ import json
 import typer
 from rich.console import Console
 
-from worker.config import load_settings
-from worker.db import connect, describe_url, embedded_cluster, resolve_database_url
-from worker.errors import TraderctlError
-from worker.migrate import migrate as run_migrations
-from worker.migrate import pending
+from traderctl.worker.config import load_settings
+from traderctl.worker.db import connect, describe_url
+from traderctl.worker.errors import TraderctlError
+from traderctl.worker.local.embedded_pg import embedded_cluster, resolve_database_url
+from traderctl.worker.migrate import migrate as run_migrations
+from traderctl.worker.migrate import pending
 
 __all__ = ["app"]
 

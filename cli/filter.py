@@ -19,11 +19,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from worker.config import load_settings
-from worker.errors import FilterCheckFailed, FilterMessageError
-from worker.sandbox import FilterRuntime, TraderRequest, TraderRunResult
-from worker.sandbox_message import parse_message
-from worker.synthetic_market import generate_snapshot
+from traderctl.worker.config import load_settings
+from traderctl.worker.errors import FilterCheckFailed, FilterMessageError
+from traderctl.worker.local.synthetic_market import generate_snapshot
+from traderctl.worker.sandbox.message import parse_message
+from traderctl.worker.sandbox.runtime import FilterRuntime, TraderRequest, TraderRunResult
 
 __all__ = ["app"]
 

@@ -12,13 +12,13 @@ import sys
 import typer
 from rich.console import Console
 
-from cli import db, requeue, signals, stats, traders
-from cli import filter as filter_cli
-from cli import market_data as market_data_cli
-from cli import scheduler as scheduler_cli
-from cli import up as up_cli
-from cli import worker as worker_cli
-from worker.errors import TraderctlError
+from traderctl.cli import db, requeue, signals, stats, traders
+from traderctl.cli import filter as filter_cli
+from traderctl.cli import market_data as market_data_cli
+from traderctl.cli import scheduler as scheduler_cli
+from traderctl.cli import up as up_cli
+from traderctl.cli import worker as worker_cli
+from traderctl.worker.errors import TraderctlError
 
 __all__ = ["app", "main"]
 

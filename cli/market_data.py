@@ -17,8 +17,9 @@ from types import FrameType
 
 import typer
 
-from worker.config import load_settings
-from worker.errors import ConfigError
+from traderctl.worker.config import load_settings
+from traderctl.worker.errors import ConfigError
+from traderctl.worker.local.embedded_pg import resolve_database_url
 
 __all__ = ["exchange_sim", "market_data", "register"]
 
@@ -53,7 +54,7 @@ def market_data(
     ),
 ) -> None:
     """Keep the market snapshot tables fresh, refreshing just after every candle close."""
-    from worker.market_data import run_market_data
+    from traderctl.worker.market.refresher import run_market_data
 
     settings = load_settings()
     if source is not None:
@@ -62,14 +63,17 @@ def market_data(
         settings = replace(settings, market_data_source=source)
     if universe_size is not None:
         settings = replace(settings, market_universe_size=universe_size)
-    result = run_market_data(
-        settings,
-        base_url=base_url.rstrip("/") if base_url else None,
-        once=once,
-        metrics_port=metrics_port,
-        simulator_seed=sim_seed,
-        simulator_symbols=sim_symbols,
-    )
+    database_url = resolve_database_url(settings)
+    if settings.market_data_source == "simulator":
+        from traderctl.worker.local.exchange_sim import ExchangeSimulator
+
+        with ExchangeSimulator(seed=sim_seed, symbols=sim_symbols, port=0) as sim:
+            result = run_market_data(
+                settings, database_url, sim.base_url, once=once, metrics_port=metrics_port
+            )
+    else:
+        url = base_url.rstrip("/") if base_url else settings.binance_base_url
+        result = run_market_data(settings, database_url, url, once=once, metrics_port=metrics_port)
     if result is not None:
         typer.echo(json.dumps(result.to_json()))
         if result.status in ("failed", "banned"):
@@ -85,7 +89,7 @@ def exchange_sim(
     ),
 ) -> None:
     """Serve a deterministic fake Binance (klines, 24h tickers, exchangeInfo) on 127.0.0.1."""
-    from worker.exchange_sim import ExchangeSimulator
+    from traderctl.worker.local.exchange_sim import ExchangeSimulator
 
     stop = threading.Event()
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cli._output import emit_json, err, out, short
-from worker import admin
-from worker.config import load_settings
+from traderctl.cli._output import emit_json, err, out, short
+from traderctl.worker.admin import operations as admin
+from traderctl.worker.config import load_settings
+from traderctl.worker.local.embedded_pg import resolve_database_url
 
 __all__ = ["requeue"]
 
@@ -67,7 +68,7 @@ def requeue(
     if trader is not None:
         admin.parse_trader_id(trader)  # a malformed id fails before connecting
     settings = load_settings()
-    with admin.open_admin_connection(settings) as conn:
+    with admin.open_admin_connection(resolve_database_url(settings)) as conn:
         if trader is not None:
             report = admin.requeue_trader(conn, trader, dry_run=dry_run)
         elif failed:

@@ -18,11 +18,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from worker.config import load_settings
-from worker.db import connect, resolve_database_url
-from worker.errors import TraderctlError
-from worker.scheduler import Outcome, TickResult, run_loop
-from worker.scheduler import tick as run_tick
+from traderctl.worker.config import load_settings
+from traderctl.worker.db import connect
+from traderctl.worker.errors import TraderctlError
+from traderctl.worker.local.embedded_pg import resolve_database_url
+from traderctl.worker.scheduler import Outcome, TickResult, run_loop
+from traderctl.worker.scheduler import tick as run_tick
 
 __all__ = ["InvalidTickTime", "scheduler", "tick"]
 

@@ -13,8 +13,10 @@ import time
 
 import typer
 
-from cli._output import emit_json, out, when
-from worker import admin
+from traderctl.cli._output import emit_json, out, when
+from traderctl.worker.admin import operations as admin
+from traderctl.worker.config import load_settings
+from traderctl.worker.local.embedded_pg import resolve_database_url
 
 __all__ = ["app"]
 
@@ -46,7 +48,7 @@ def tail(
 ) -> None:
     """Print the latest signals, then follow new ones until Ctrl-C (or --count is reached)."""
     printed = 0
-    with admin.open_admin_connection() as conn:
+    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
         user_id = admin.resolve_user(conn, user) if user is not None else None
         trader_id = admin.check_trader_exists(conn, trader) if trader is not None else None
         follower = admin.SignalFollower(conn, user_id=user_id, trader_id=trader_id)

@@ -16,8 +16,10 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from cli._output import emit_json, err, out, when
-from worker import admin
+from traderctl.cli._output import emit_json, err, out, when
+from traderctl.worker.admin import operations as admin
+from traderctl.worker.config import load_settings
+from traderctl.worker.local.embedded_pg import resolve_database_url
 
 __all__ = ["stats"]
 
@@ -164,7 +166,7 @@ def stats(
     ),
 ) -> None:
     """Executions, durations, queues, failures, lag, market data, skips, pg_cron and alerts."""
-    with admin.open_admin_connection() as conn:
+    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
         if not watch:
             snap = admin.stats_snapshot(conn)
             if as_json:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cli._output import emit_json, err, out, short, when
-from worker import admin
+from traderctl.cli._output import emit_json, err, out, short, when
+from traderctl.worker.admin import operations as admin
+from traderctl.worker.config import load_settings
+from traderctl.worker.local.embedded_pg import resolve_database_url
 
 __all__ = ["app"]
 
@@ -27,7 +29,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List traders, oldest first, with status, counters and problems."""
-    with admin.open_admin_connection() as conn:
+    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
         result = admin.list_traders(
             conn, user=user, interval=interval, failing=failing, disabled=disabled, limit=limit
         )
@@ -73,7 +75,7 @@ def show(
 ) -> None:
     """Show one trader: filter summary, tier, last runs, last error, next due slot, problems."""
     admin.parse_trader_id(trader_id)  # a malformed id fails before connecting
-    with admin.open_admin_connection() as conn:
+    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
         d = admin.show_trader(conn, trader_id, runs=runs)
     if as_json:
         emit_json(d)
@@ -165,7 +167,7 @@ def enable(
     Enabling also enqueues an immediate run, as when the user enables it.
     """
     admin.parse_trader_id(trader_id)
-    with admin.open_admin_connection() as conn:
+    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
         _report(admin.set_trader_enabled(conn, trader_id, enabled=True), as_json)
 
 
@@ -179,5 +181,5 @@ def disable(
 ) -> None:
     """Disable a trader; its owner sees 'disabled by an operator' and your --reason."""
     admin.parse_trader_id(trader_id)
-    with admin.open_admin_connection() as conn:
+    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
         _report(admin.set_trader_enabled(conn, trader_id, enabled=False, reason=reason), as_json)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from worker.config import load_settings
-from worker.errors import ConfigError
-from worker.stack import UpOptions, run_up
+from traderctl.worker.config import load_settings
+from traderctl.worker.errors import ConfigError
+from traderctl.worker.local.stack import UpOptions, run_up
 
 __all__ = ["up"]
 

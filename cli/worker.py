@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import typer
 
-from worker.config import load_settings
-from worker.db import resolve_database_url
-from worker.worker_process import WorkerOptions, exit_now, queues_for, run_worker
+from traderctl.worker.config import load_settings
+from traderctl.worker.local.embedded_pg import resolve_database_url
+from traderctl.worker.runner.process import WorkerOptions, exit_now, queues_for, run_worker
 
 __all__ = ["worker"]
 

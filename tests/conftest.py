@@ -27,9 +27,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from worker.config import ENV_VARS
-from worker.embedded_pg import EmbeddedCluster
-from worker.migrate import migrate
+from traderctl.worker.config import ENV_VARS
+from traderctl.worker.local.embedded_pg import EmbeddedCluster
+from traderctl.worker.migrate import migrate
 
 # Our own configuration must not leak in from the developer's shell.
 for _name in [*ENV_VARS, "TEST_DATABASE_URL_UNUSED"]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 
-from worker.embedded_pg import EmbeddedCluster, find_bindir
-from worker.migrate import migrate
+from traderctl.worker.local.embedded_pg import EmbeddedCluster, find_bindir
+from traderctl.worker.migrate import migrate
 
 _VOLATILE = re.compile(r"^-- (Dumped (from|by) .*|Started on .*|Completed on .*)$")
 

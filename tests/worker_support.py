@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from worker.market_cadence import INTERVAL_MS
+from traderctl.worker.intervals import INTERVAL_MS
 
 ROOT = Path(__file__).resolve().parents[1]
 TRADERCTL = ROOT / ".venv" / "bin" / "traderctl"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worker.errors import ConfigError
+from traderctl.worker.errors import ConfigError
 
 __all__ = ["ENV_VARS", "Settings", "load_settings"]
 

@@ -1,7 +1,7 @@
 """Where the database is, and connecting to it with errors that say what to check.
 
-``DATABASE_URL`` wins; without it the embedded cluster under TRADERCTL_DATA_DIR is used.
-psycopg's connection errors are converted here, where they enter our code, into
+Callers pass the URL: ``DATABASE_URL``, or in development the embedded cluster's
+(:func:`traderctl.worker.local.embedded_pg.resolve_database_url`, used by the CLI). psycopg's connection errors are converted here, where they enter our code, into
 :class:`DatabaseUnreachable` naming host, port and database, never the password.
 """
 
@@ -12,25 +12,9 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from worker.config import Settings
-from worker.embedded_pg import EmbeddedCluster
-from worker.errors import DatabaseUnreachable
+from traderctl.worker.errors import DatabaseUnreachable
 
-__all__ = ["connect", "describe_url", "embedded_cluster", "resolve_database_url"]
-
-
-def embedded_cluster(settings: Settings, *, fast: bool = False) -> EmbeddedCluster:
-    """The embedded cluster these settings describe."""
-    return EmbeddedCluster(
-        settings.data_dir, db_name=settings.db_name, port=settings.pg_port, fast=fast
-    )
-
-
-def resolve_database_url(settings: Settings) -> str:
-    """DATABASE_URL when set, else the embedded cluster's URL."""
-    if settings.database_url:
-        return settings.database_url
-    return embedded_cluster(settings).url()
+__all__ = ["connect", "describe_url"]
 
 
 def describe_url(url: str) -> str:

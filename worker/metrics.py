@@ -44,7 +44,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from worker import queries
+from traderctl.worker import queries
 
 __all__ = [
     "MetricsServer",

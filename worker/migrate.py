@@ -16,7 +16,8 @@ from typing import Any
 
 import psycopg
 
-from worker.errors import MigrationError
+from traderctl.resources import local_standin_dir, migrations_dir
+from traderctl.worker.errors import MigrationError
 
 __all__ = [
     "LOCAL_STANDIN_DIR",
@@ -28,9 +29,8 @@ __all__ = [
     "pending",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS_DIR = ROOT / "migrations"
-LOCAL_STANDIN_DIR = ROOT / "sql" / "local"
+MIGRATIONS_DIR = migrations_dir()
+LOCAL_STANDIN_DIR = local_standin_dir()
 NAME_PATTERN = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x7472_6164  # "trad": arbitrary, constant across versions
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
 from typing import LiteralString
+
+from traderctl.resources import package_path
 
 __all__ = ["QUERIES_DIR", "get", "load_all"]
 
-QUERIES_DIR = Path(__file__).resolve().parent / "sql"
+QUERIES_DIR = package_path("worker", "sql")
 _HEADER = re.compile(r"^-- name: (?P<name>[a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
 

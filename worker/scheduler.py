@@ -23,8 +23,8 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from worker import queries
-from worker.errors import DatabaseUnreachable, SchedulerError, SchedulerNotInstalled
+from traderctl.worker import queries
+from traderctl.worker.errors import DatabaseUnreachable, SchedulerError, SchedulerNotInstalled
 
 __all__ = [
     "Outcome",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-TRADERCTL = [sys.executable, "-m", "cli"]
+TRADERCTL = [sys.executable, "-m", "traderctl"]
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from worker.migrate import MIGRATIONS_DIR
+from traderctl.worker.migrate import MIGRATIONS_DIR
 
 JOB_NAME = "traderctl-schedule-due-traders"
 CRON_MIGRATION = MIGRATIONS_DIR / "20261126001400_schedule_pg_cron_tick.sql"
@@ -112,7 +112,7 @@ def test_outside_the_cron_database_the_migration_registers_nothing(db_url: str) 
 def test_scheduler_command_stops_cleanly_on_sigterm(db_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": db_url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "scheduler", "--offset", "30"],
+        [sys.executable, "-m", "traderctl", "scheduler", "--offset", "30"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.demo_seed import demo_traders
+from traderctl.worker.local.demo_seed import demo_traders
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_up_runs_demo_traders_and_cleans_up(data_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["TRADERCTL_DATA_DIR"] = str(data_dir)
     proc = subprocess.run(
-        [sys.executable, "-m", "cli", "up", "--for", "90"],
+        [sys.executable, "-m", "traderctl", "up", "--for", "90"],
         capture_output=True,
         text=True,
         env=env,

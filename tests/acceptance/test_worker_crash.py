@@ -28,7 +28,7 @@ from tests.worker_support import (
     wait_until,
     worker_procs,
 )
-from worker import queries
+from traderctl.worker import queries
 
 pytestmark = pytest.mark.slow
 

@@ -24,12 +24,12 @@ from tests.worker_support import (
     wait_until,
     worker_procs,
 )
-from worker.binance_client import BinanceClient
-from worker.demo_filters import DEMO_FILTERS
-from worker.exchange_sim import ExchangeSimulator
-from worker.market_data import MarketDataOptions, MarketDataRefresher
-from worker.rate_limit import WeightBudget
-from worker.trader_run import slot_boundary
+from traderctl.worker.local.demo_filters import DEMO_FILTERS
+from traderctl.worker.local.exchange_sim import ExchangeSimulator
+from traderctl.worker.market.binance_client import BinanceClient
+from traderctl.worker.market.limits import WeightBudget
+from traderctl.worker.market.refresher import MarketDataOptions, MarketDataRefresher
+from traderctl.worker.runner.trader_run import slot_boundary
 
 pytestmark = pytest.mark.slow
 

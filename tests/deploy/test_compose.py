@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
-from worker.config import load_settings
+from traderctl.worker.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

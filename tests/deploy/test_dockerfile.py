@@ -172,11 +172,19 @@ def _dockerignore() -> list[str]:
 def test_every_copied_file_exists_and_is_in_the_build_context(stages: dict[str, Stage]) -> None:
     patterns = _dockerignore()
     sources = _copy_sources(stages["builder"])
-    assert {"pyproject.toml", "README.md", "worker/", "cli/", "migrations/", "sql/"} <= set(sources)
+    assert {
+        "pyproject.toml",
+        "README.md",
+        "traderctl/",
+        "worker/",
+        "cli/",
+        "migrations/",
+        "sql/",
+    } <= set(sources)
     for src in sources:
         assert (ROOT / src).exists(), f"COPY {src}: missing from the repository"
         assert not _ignored(src.rstrip("/"), patterns), f"COPY {src}: excluded by .dockerignore"
-    # What worker/migrate.py reads at run time must be inside the context too.
+    # What the wheel carries (migrations, SQL) must be inside the context too.
     for path in ROOT.glob("migrations/*.sql"):
         assert not _ignored(path.relative_to(ROOT).as_posix(), patterns)
     for path in ROOT.glob("sql/**/*.sql"):
@@ -216,15 +224,14 @@ def test_dependency_layer_reads_pyproject_pins(stages: dict[str, Stage]) -> None
     assert all("==" in dep for dep in out), "the image installs exact pins only"
 
 
-def test_project_is_installed_editable_beside_migrations(stages: dict[str, Stage]) -> None:
-    """worker/migrate.py finds migrations/ at worker/..; a site-packages copy would not."""
+def test_project_is_installed_from_its_wheel(stages: dict[str, Stage]) -> None:
+    """The image runs what `pip install` of the wheel gives a user, not a checkout."""
     runs = " ".join(stages["builder"].all("RUN"))
-    assert "pip install --no-deps -e ." in runs
-    assert stages["builder"].all("WORKDIR") == ["/app"]
-    assert "--from=builder /app /app" in stages["runtime"].all("COPY")
-    from worker import migrate
-
-    assert migrate.MIGRATIONS_DIR == ROOT / "migrations"
+    assert "pip wheel" in runs
+    assert "pip install --no-deps /tmp/dist/traderctl-*.whl" in runs
+    assert " -e " not in runs, "an editable install would hide files missing from the wheel"
+    # The runtime stage gets the virtualenv only: no source tree to fall back on.
+    assert stages["runtime"].all("COPY") == ["--from=builder /opt/venv /opt/venv"]
 
 
 # --- HEALTHCHECK -------------------------------------------------------------------------

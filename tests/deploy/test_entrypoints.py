@@ -20,14 +20,14 @@ import yaml
 from tests.deploy.test_compose import COMPOSE, interpolate
 from tests.deploy.test_dockerfile import DOCKERFILE, parse_dockerfile
 from tests.deploy.test_k8s_manifests import all_docs
-from worker.config import ENV_VARS
+from traderctl.worker.config import ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _traderctl() -> list[str]:
     script = Path(sys.executable).parent / "traderctl"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "traderctl"]
 
 
 def command_lines() -> dict[tuple[str, ...], list[str]]:
@@ -81,7 +81,7 @@ def test_console_script_runs_the_image_default_command() -> None:
 _DRIVER = """
 import json, sys
 from typer.testing import CliRunner
-from cli.main import app
+from traderctl.cli.main import app
 runner = CliRunner()
 results = {}
 for argv in json.load(sys.stdin):

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.deploy.test_dockerfile import DOCKERFILE, env_of, parse_dockerfile
-from worker.config import ENV_VARS, load_settings
+from traderctl.worker.config import ENV_VARS, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

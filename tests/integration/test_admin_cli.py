@@ -19,11 +19,11 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from worker import admin
+from traderctl.cli.main import app
+from traderctl.worker.admin import operations as admin
 
 Conn = psycopg.Connection[Any]
-TRADERCTL = [sys.executable, "-m", "cli"]
+TRADERCTL = [sys.executable, "-m", "traderctl"]
 
 
 def invoke(db_url: str, *args: str) -> Any:

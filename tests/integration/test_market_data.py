@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from worker.binance_client import BinanceClient
-from worker.exchange_sim import ExchangeSimulator, FaultRule
-from worker.market_data import MarketDataOptions, MarketDataRefresher, RefreshResult
-from worker.rate_limit import Backoff, WeightBudget
+from traderctl.cli.main import app
+from traderctl.worker.local.exchange_sim import ExchangeSimulator, FaultRule
+from traderctl.worker.market.binance_client import BinanceClient
+from traderctl.worker.market.limits import Backoff, WeightBudget
+from traderctl.worker.market.refresher import MarketDataOptions, MarketDataRefresher, RefreshResult
 
 T0 = int(datetime(2026, 11, 26, 10, 4, 30, tzinfo=UTC).timestamp() * 1000)
 ALL = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")

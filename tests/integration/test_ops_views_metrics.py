@@ -1,4 +1,4 @@
-"""worker.metrics: /metrics serves the queue depth gauges computed from ops.queue_depth."""
+"""traderctl.worker.metrics: /metrics serves the queue depth gauges computed from ops.queue_depth."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from prometheus_client import CollectorRegistry, Counter
 
-from worker import metrics
+from traderctl.worker import metrics
 
 
 def scrape(url: str) -> dict[str, float]:

@@ -19,9 +19,9 @@ import pytest
 from psycopg.rows import dict_row
 from typer.testing import CliRunner
 
-from cli.main import app
-from worker.scheduler import Outcome, TickResult, next_tick_at, run_loop
-from worker.scheduler import tick as py_tick
+from traderctl.cli.main import app
+from traderctl.worker.scheduler import Outcome, TickResult, next_tick_at, run_loop
+from traderctl.worker.scheduler import tick as py_tick
 
 INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
 Conn = psycopg.Connection[Any]
@@ -505,7 +505,7 @@ def test_cli_tick_bad_timestamp_is_one_red_line(db_url: str) -> None:
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "cli", "tick", "--at", "yesterday"],
+        [sys.executable, "-m", "traderctl", "tick", "--at", "yesterday"],
         capture_output=True,
         text=True,
         env={"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"},

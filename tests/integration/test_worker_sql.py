@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from tests.worker_support import enqueue, job_statuses, make_trader, make_user, signals_of
-from worker import queries
-from worker.config import Settings
-from worker.recovery import prune_history, recover_stalled
+from traderctl.worker import queries
+from traderctl.worker.config import Settings
+from traderctl.worker.runner.maintenance import prune_history, recover_stalled
 
 SLOT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

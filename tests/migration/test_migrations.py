@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from worker.errors import MigrationError
-from worker.migrate import MIGRATIONS_DIR, discover, migrate, pending
+from traderctl.worker.errors import MigrationError
+from traderctl.worker.migrate import MIGRATIONS_DIR, discover, migrate, pending
 
 
 @pytest.fixture

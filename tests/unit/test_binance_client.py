@@ -9,18 +9,23 @@ from datetime import UTC, datetime
 
 import pytest
 
-from worker.binance_client import BinanceClient
-from worker.errors import (
+from traderctl.worker.errors import (
     ExchangeBanned,
     ExchangeMalformedResponse,
     ExchangeRequestRejected,
     ExchangeUnavailable,
 )
-from worker.exchange_sim import ExchangeSimulator, FaultRule
-from worker.market_cadence import closed_through, due_intervals, intervals_closing_at
-from worker.market_shapes import ListedSymbol, check_klines, check_tickers, ticker_to_stream
-from worker.market_universe import is_leveraged, select_universe
-from worker.rate_limit import Backoff, WeightBudget, endpoint_weight, klines_weight
+from traderctl.worker.intervals import closed_through, due_intervals, intervals_closing_at
+from traderctl.worker.local.exchange_sim import ExchangeSimulator, FaultRule
+from traderctl.worker.market.binance_client import BinanceClient
+from traderctl.worker.market.limits import Backoff, WeightBudget, endpoint_weight, klines_weight
+from traderctl.worker.market.shapes import (
+    ListedSymbol,
+    check_klines,
+    check_tickers,
+    ticker_to_stream,
+)
+from traderctl.worker.market.universe import is_leveraged, select_universe
 
 NOW = int(datetime(2026, 11, 26, 10, 4, 30, tzinfo=UTC).timestamp() * 1000)
 

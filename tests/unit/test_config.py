@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.config import ENV_VARS, Settings, load_settings
-from worker.errors import ConfigError
+from traderctl.worker.config import ENV_VARS, Settings, load_settings
+from traderctl.worker.errors import ConfigError
 
 
 def test_defaults() -> None:

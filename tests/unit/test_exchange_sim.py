@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from worker.exchange_sim import ExchangeSimulator, FaultRule, Faults
-from worker.market_cadence import INTERVAL_MS
-from worker.market_walk import aggregate
+from traderctl.worker.intervals import INTERVAL_MS
+from traderctl.worker.local.exchange_sim import ExchangeSimulator, FaultRule, Faults
+from traderctl.worker.local.price_walk import aggregate
 
 NOW = int(datetime(2026, 11, 26, 10, 4, 30, tzinfo=UTC).timestamp() * 1000)
 

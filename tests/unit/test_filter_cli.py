@@ -10,8 +10,8 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from cli.main import app
-from worker.synthetic_market import generate_snapshot
+from traderctl.cli.main import app
+from traderctl.worker.local.synthetic_market import generate_snapshot
 
 RUNNER = CliRunner()
 TRADERS: list[dict[str, Any]] = [
@@ -144,7 +144,7 @@ def test_check_syntax_error_and_timeout_via_the_real_cli(tmp_path: Path):
             [
                 sys.executable,
                 "-c",
-                "from cli.main import main; main()",
+                "from traderctl.cli.main import main; main()",
                 "filter",
                 "check",
                 str(path),

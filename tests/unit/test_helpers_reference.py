@@ -1,4 +1,4 @@
-"""worker/js/helpers.js against an independent pure-Python reading of FILTER_API.md §3.
+"""worker/sandbox/js/helpers.js against an independent pure-Python reading of FILTER_API.md §3.
 
 Why: the browser's results must be reproduced bit for bit, so every helper is re-derived
 here from the spec's sentences (summation order, null/0/placeholder rules, parseFloat,
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from py_mini_racer import MiniRacer
 
-from worker.sandbox_isolate import builtin_helpers_source
-from worker.synthetic_market import generate_snapshot
+from traderctl.worker.local.synthetic_market import generate_snapshot
+from traderctl.worker.sandbox.isolate import builtin_helpers_source
 
 NaN = math.nan
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from worker.config import Settings
-from worker.sandbox import FailureKind, FilterRuntime, TraderRequest
-from worker.synthetic_market import generate_snapshot
+from traderctl.worker.config import Settings
+from traderctl.worker.local.synthetic_market import generate_snapshot
+from traderctl.worker.sandbox.runtime import FailureKind, FilterRuntime, TraderRequest
 
 SNAP = generate_snapshot(symbols=6, klines=120, seed=5)
 SYMS = SNAP.symbols

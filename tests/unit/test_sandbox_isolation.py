@@ -11,9 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from worker.config import Settings
-from worker.sandbox import FailureKind, FilterRuntime, TraderRequest, TraderRunResult
-from worker.synthetic_market import generate_snapshot
+from traderctl.worker.config import Settings
+from traderctl.worker.local.synthetic_market import generate_snapshot
+from traderctl.worker.sandbox.runtime import (
+    FailureKind,
+    FilterRuntime,
+    TraderRequest,
+    TraderRunResult,
+)
 
 SNAP = generate_snapshot(symbols=8, klines=150, seed=9)
 REFERENCE = """

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from tests.unit.test_sandbox_memo import INTERVALS, MUTATORS, SNAP, demo_requests, key
-from worker.config import load_settings
-from worker.sandbox import FilterRuntime, TraderRequest
+from traderctl.worker.config import load_settings
+from traderctl.worker.sandbox.runtime import FilterRuntime, TraderRequest
 
 COMPACT = {"separators": (",", ":")}
 

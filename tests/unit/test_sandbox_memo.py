@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from worker.config import Settings, load_settings
-from worker.demo_filters import DEMO_FILTERS
-from worker.errors import HelpersBundleError
-from worker.sandbox import FilterRuntime, TraderRequest, TraderRunResult
-from worker.sandbox_isolate import builtin_helpers_source
-from worker.synthetic_market import generate_snapshot
+from traderctl.worker.config import Settings, load_settings
+from traderctl.worker.errors import HelpersBundleError
+from traderctl.worker.local.demo_filters import DEMO_FILTERS
+from traderctl.worker.local.synthetic_market import generate_snapshot
+from traderctl.worker.sandbox.isolate import builtin_helpers_source
+from traderctl.worker.sandbox.runtime import FilterRuntime, TraderRequest, TraderRunResult
 
 SNAP = generate_snapshot(symbols=30, seed=21)
 INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")
@@ -116,7 +116,7 @@ def test_memo_survives_other_interval_updates_and_forgets_replaced_series():
 
 
 def test_memo_budget_reset_keeps_results(monkeypatch):
-    import worker.sandbox_isolate as iso
+    import traderctl.worker.sandbox.isolate as iso
 
     monkeypatch.setattr(iso, "_MEMO_SHARE", 10_000)  # a tiny memo: constant resets
     with FilterRuntime(Settings(filter_timeout_ms=5000, filter_memory_mb=64)) as rt:

@@ -1,0 +1,1 @@
+"""Operator actions and lookups behind `traderctl traders|requeue|stats|signals`."""

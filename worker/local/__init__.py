@@ -1,0 +1,1 @@
+"""Development and demo tooling: embedded Postgres, exchange simulator, synthetic markets, demo seed, `traderctl up`. Production packages never import it."""

@@ -1,0 +1,1 @@
+"""Market data: the Binance client and its limits, the refresher, and the snapshot store."""

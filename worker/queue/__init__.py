@@ -1,0 +1,1 @@
+"""The queue contract: queue names, task name, job arguments, locks, and procrastinate's connector."""

@@ -1,0 +1,416 @@
+"""The filter runtime: runs users' browser trader filters in V8 (mini-racer), safely.
+
+Why: trader filters were written for a browser Web Worker. The backend must give each one
+exactly the results the browser gave (FILTER_API.md) while many tenants share a process, so
+this module wraps one V8 isolate that holds the current market snapshot (loaded once per
+version) and evaluates traders against it with per-trader time and memory limits and no
+shared mutable state between traders. docs/sandbox.md describes the design and every place
+where behaviour differs from the browser.
+
+Use it from a plain thread, never from inside a running asyncio event loop (mini-racer runs
+its own loop; see worker/sandbox_isolate.py).
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import TracebackType
+from typing import Any
+
+from traderctl.worker.config import Settings
+from traderctl.worker.sandbox.isolate import BatchOutcome, Isolate
+from traderctl.worker.sandbox.message import MessageSnapshot, format_message_result, parse_message
+
+__all__ = [
+    "FailureKind",
+    "FilterRuntime",
+    "SymbolError",
+    "TraderFailure",
+    "TraderRequest",
+    "TraderRunResult",
+]
+
+
+class FailureKind(StrEnum):
+    """Why a whole trader-run failed (its previous matches must then be kept)."""
+
+    SYNTAX = "syntax"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    RUNTIME = "runtime"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraderFailure:
+    """A failed trader-run: ``kind`` plus a readable message (with line/column for syntax)."""
+
+    kind: FailureKind
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": str(self.kind),
+            "message": self.message,
+            "line": self.line,
+            "column": self.column,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class SymbolError:
+    """A filter (or the hvnNodes pre-pass) threw for one symbol: that symbol does not match."""
+
+    symbol: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"symbol": self.symbol, "message": self.message}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraderRequest:
+    """One trader to evaluate; ``previous_matches`` None means "first run" (all are signals)."""
+
+    trader_id: str
+    code: str
+    refresh_interval: str | None
+    required_timeframes: Sequence[str] | None
+    symbols: Sequence[str]
+    previous_matches: Collection[str] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraderRunResult:
+    """Outcome of one trader over one snapshot.
+
+    ``signal_symbols`` are the matches not in ``previous_matches`` (edge trigger). When
+    ``error`` is set the run failed as a whole: both symbol lists are empty and the caller
+    must keep the trader's previous matches unchanged (as the browser did on a SyntaxError).
+    ``private_copies`` is True when the filter mutated the shared snapshot and was re-run on
+    private copies. ``return_types`` counts non-boolean return values (only when requested).
+    """
+
+    trader_id: str
+    filtered_symbols: tuple[str, ...]
+    signal_symbols: tuple[str, ...]
+    symbol_errors: tuple[SymbolError, ...]
+    error: TraderFailure | None
+    duration_ms: float
+    symbols_evaluated: int
+    private_copies: bool = False
+    return_types: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class FilterRuntime:
+    """One V8 isolate holding a market snapshot, evaluating traders against it.
+
+    Load data with :meth:`set_tickers` / :meth:`set_series` (each skipped when the version is
+    unchanged), then call :meth:`run_trader` or :meth:`run_traders` (one V8 call per batch,
+    each trader still under its own CPU budget). Not thread-safe: one thread per runtime.
+    """
+
+    def __init__(self, settings: Settings, *, memo: bool = True) -> None:
+        self._settings = settings
+        self._memo = memo
+        self._budget_s = settings.filter_timeout_ms / 1000
+        self._tickers: tuple[str, str] | None = None
+        self._series: dict[str, tuple[str, str]] = {}
+        self.isolate_replacements = 0
+        #: Traders run a second time after overrunning their budget (see run_traders).
+        self.timeout_retries = 0
+        self._isolate = self._new_isolate()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _new_isolate(self) -> Isolate:
+        isolate = Isolate(
+            helpers_js=self._settings.helpers_js,
+            memory_mb=self._settings.filter_memory_mb,
+            memo=self._memo,
+        )
+        self._finalizer = weakref.finalize(self, isolate.close)
+        return isolate
+
+    def _replace_isolate(self) -> None:
+        """Throw the isolate away (after OOM or taint) and reload the current snapshot."""
+        self._finalizer()
+        self.isolate_replacements += 1
+        self._isolate = self._new_isolate()
+        if self._tickers is not None:
+            self._isolate.set_tickers(*self._tickers)
+        for interval, (version, text) in self._series.items():
+            self._isolate.set_series(interval, version, text)
+
+    def close(self) -> None:
+        """Free the isolate. The runtime cannot be used afterwards."""
+        self._finalizer()
+
+    def __enter__(self) -> FilterRuntime:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- snapshot -----------------------------------------------------------------------
+
+    def set_tickers(self, version: str, tickers_json: str) -> None:
+        """Load ``{SYMBOL: ticker}`` (JSON text) unless ``version`` is already loaded."""
+        if self._tickers is not None and self._tickers[0] == version:
+            return
+        self._isolate.set_tickers(version, tickers_json)
+        self._tickers = (version, tickers_json)
+
+    def set_series(self, interval: str, version: str, series_json: str) -> None:
+        """Load ``{SYMBOL: Kline[]}`` (JSON text) for one interval unless unchanged."""
+        current = self._series.get(interval)
+        if current is not None and current[0] == version:
+            return
+        self._isolate.set_series(interval, version, series_json)
+        self._series[interval] = (version, series_json)
+
+    def drop_series(self, interval: str) -> None:
+        """Forget an interval (symbols then lack that timeframe)."""
+        if self._series.pop(interval, None) is not None:
+            self._isolate.drop_series(interval)
+
+    @property
+    def loaded_versions(self) -> dict[str, str]:
+        out = {f"series:{k}": v[0] for k, v in self._series.items()}
+        if self._tickers is not None:
+            out["tickers"] = self._tickers[0]
+        return out
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def run_trader(
+        self,
+        *,
+        trader_id: str,
+        code: str,
+        refresh_interval: str | None,
+        required_timeframes: list[str] | None,
+        symbols: list[str],
+        previous_matches: Collection[str] | None,
+    ) -> TraderRunResult:
+        """Evaluate one trader over ``symbols`` of the loaded snapshot (FILTER_API.md §2)."""
+        request = TraderRequest(
+            trader_id=trader_id,
+            code=code,
+            refresh_interval=refresh_interval,
+            required_timeframes=required_timeframes,
+            symbols=symbols,
+            previous_matches=previous_matches,
+        )
+        return self.run_traders([request])[0]
+
+    def run_traders(
+        self, requests: Sequence[TraderRequest], *, return_types: bool = False
+    ) -> list[TraderRunResult]:
+        """Evaluate traders in order, in as few V8 calls as possible.
+
+        Each trader keeps its own time budget: the watchdog kills the batch when one trader
+        overruns and the rest continue in a new call. The budget is wall-clock time (V8
+        offers no CPU clock here), so a trader that overruns is run once more, first in the
+        next call, before it fails with ``timeout``: on a machine whose cores are all busy a
+        2 ms filter was seen to hit 250 ms by starvation alone. A real endless loop thus
+        costs two budgets, once.
+        """
+        results: list[TraderRunResult | None] = [None] * len(requests)
+        retried: set[int] = set()
+        while True:
+            todo = [i for i, r in enumerate(results) if r is None]
+            if not todo:
+                break
+            outcome = self._isolate.run_batch(
+                _batch_request(
+                    [requests[i] for i in todo], memo=self._memo, return_types=return_types
+                ),
+                budget_s=self._budget_s,
+            )
+            for offset, raw in enumerate(outcome.results):
+                results[todo[offset]] = self._convert(requests[todo[offset]], raw)
+            self._after_batch(outcome, todo, requests, results, retried)
+        return [r for r in results if r is not None]
+
+    def _after_batch(
+        self,
+        outcome: BatchOutcome,
+        todo: list[int],
+        requests: Sequence[TraderRequest],
+        results: list[TraderRunResult | None],
+        retried: set[int],
+    ) -> None:
+        done = len(outcome.results)
+        killed = outcome.stopped_at
+        if killed is not None and killed >= done and killed < len(todo):
+            index = todo[killed]
+            kind = outcome.stop_kind or "timeout"
+            if kind == "timeout" and index not in retried:
+                retried.add(index)  # left unset: it runs again, first, in the next call
+                self.timeout_retries += 1
+            else:
+                results[index] = self._failed(requests[index], kind)
+        if outcome.stop_kind == "out_of_memory" or outcome.tainted:
+            self._replace_isolate()
+
+    def _failed(self, request: TraderRequest, stop_kind: str) -> TraderRunResult:
+        if stop_kind == "out_of_memory":
+            failure = TraderFailure(
+                kind=FailureKind.OUT_OF_MEMORY,
+                message=(
+                    f"out of memory: the filter exceeded the {self._settings.filter_memory_mb} MB"
+                    " heap cap (TRADER_FILTER_MEMORY_MB)"
+                ),
+            )
+        else:
+            failure = TraderFailure(
+                kind=FailureKind.TIMEOUT,
+                message=(
+                    f"timeout: the filter ran longer than {self._settings.filter_timeout_ms} ms"
+                    " over all symbols (TRADER_FILTER_TIMEOUT_MS)"
+                ),
+            )
+        budget_ms = float(self._settings.filter_timeout_ms)
+        return _failure_result(request, failure, duration_ms=budget_ms)
+
+    def _convert(self, request: TraderRequest, raw: dict[str, Any]) -> TraderRunResult:
+        if not raw["ok"]:
+            kind = FailureKind(raw["kind"])
+            message = str(raw["message"])
+            line = column = None
+            if kind is FailureKind.SYNTAX:
+                line, column, located = self._isolate.syntax_location(request.code)
+                if located is not None:
+                    message = located
+                if line is not None:
+                    message = f"{message} (line {line}, column {column})"
+            failure = TraderFailure(kind=kind, message=message, line=line, column=column)
+            return _failure_result(request, failure, duration_ms=float(raw["durationMs"]))
+        matches = tuple(str(s) for s in raw["matches"])
+        previous = request.previous_matches
+        if previous is None:
+            signals = matches
+        else:
+            before = previous if isinstance(previous, set | frozenset) else set(previous)
+            signals = tuple(s for s in matches if s not in before)
+        return TraderRunResult(
+            trader_id=request.trader_id,
+            filtered_symbols=matches,
+            signal_symbols=signals,
+            symbol_errors=tuple(
+                SymbolError(symbol=str(e["symbol"]), message=str(e["message"]))
+                for e in raw["errors"]
+            ),
+            error=None,
+            duration_ms=float(raw["durationMs"]),
+            symbols_evaluated=int(raw["evaluated"]),
+            private_copies=bool(raw["privateCopies"]),
+            return_types=dict(raw["returnTypes"] or {}),
+        )
+
+    # -- browser message compatibility --------------------------------------------------
+
+    def run_message(
+        self, message: Mapping[str, Any], state: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        """Run the browser worker's request data; update ``state`` (traderId -> matches).
+
+        Returns ``{results: [{traderId, filteredSymbols, signalSymbols, errors}],
+        totalSymbols, executionTime}``. A failed trader keeps its previous state.
+        """
+        started = time.perf_counter()
+        parsed = parse_message(message)
+        self.load_message_snapshot(parsed.snapshot)
+        requests = [
+            TraderRequest(
+                trader_id=t.trader_id,
+                code=t.code,
+                refresh_interval=t.refresh_interval,
+                required_timeframes=t.required_timeframes,
+                symbols=parsed.symbols,
+                previous_matches=state.get(t.trader_id),
+            )
+            for t in parsed.traders
+        ]
+        results = self.run_traders(requests)
+        for result in results:
+            if result.ok:
+                state[result.trader_id] = list(result.filtered_symbols)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        return format_message_result(
+            results, total_symbols=len(parsed.symbols), elapsed_ms=elapsed_ms
+        )
+
+    def load_message_snapshot(self, snapshot: MessageSnapshot) -> None:
+        """Make the runtime hold exactly this snapshot (unchanged parts are not reloaded)."""
+        self.set_tickers(snapshot.tickers_version, snapshot.tickers_json)
+        for interval in list(self._series):
+            if interval not in snapshot.series:
+                self.drop_series(interval)
+        for interval, (version, text) in snapshot.series.items():
+            self.set_series(interval, version, text)
+
+    # -- introspection ------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Memo hit/miss counters, loaded versions and helper names (for benches and docs)."""
+        return self._isolate.stats()
+
+    def heap_used_bytes(self) -> int:
+        """V8 heap in use by this runtime (snapshot, memo, code)."""
+        return self._isolate.heap_used_bytes()
+
+
+def _failure_result(
+    request: TraderRequest, failure: TraderFailure, *, duration_ms: float
+) -> TraderRunResult:
+    return TraderRunResult(
+        trader_id=request.trader_id,
+        filtered_symbols=(),
+        signal_symbols=(),
+        symbol_errors=(),
+        error=failure,
+        duration_ms=duration_ms,
+        symbols_evaluated=0,
+    )
+
+
+def _batch_request(
+    requests: Sequence[TraderRequest], *, memo: bool, return_types: bool
+) -> dict[str, Any]:
+    lists: dict[tuple[str, ...], int] = {}
+    traders = []
+    for r in requests:
+        key = tuple(r.symbols)
+        index = lists.setdefault(key, len(lists))
+        traders.append(
+            {
+                "traderId": r.trader_id,
+                "code": r.code,
+                "refreshInterval": r.refresh_interval,
+                "requiredTimeframes": None
+                if r.required_timeframes is None
+                else list(r.required_timeframes),
+                "symbols": index,
+            }
+        )
+    return {
+        "traders": traders,
+        "symbolLists": [list(k) for k in lists],
+        "options": {"memo": memo, "returnTypes": return_types},
+    }
