@@ -5,9 +5,9 @@ every repetition starts from the same rows with an empty queue and no runs:
 
 * **market data**: the real market-data worker (:class:`MarketDataRefresher`) does one full
   refresh from the exchange simulator, with both clocks set to ``TICK_AT`` + 2 s (where the
-  production refresh lands, MARKET_REFRESH_DELAY_MS after the boundary). Every interval's
-  ``closed_through`` is then the measured minute, so the worker's "slot data present" check
-  passes at once: runs use data of their own slot (data_age_ms = 0, checked) and
+  production refresh lands, TRADERCTL_MARKET_REFRESH_DELAY_MS after the boundary). Every
+  interval's ``closed_through`` is then the measured minute, so the worker's "slot data
+  present" check passes at once: runs use data of their own slot (data_age_ms = 0, checked) and
   TRADER_DATA_WAIT_MS (default kept) is never waited on. Only the timeframes the filters
   need are fetched: 100 symbols × 250 klines each;
 * **owners over tiers**: users/10 free users × 3 traders (30 % of traders, 20 symbols per
@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 
 from bench._bench_users import create_bench_users
+from traderctl.worker.intervals import INTERVALS
 from traderctl.worker.local.demo_filters import DEMO_FILTERS
 from traderctl.worker.local.exchange_sim import ExchangeSimulator
 from traderctl.worker.market.binance_client import BinanceClient
@@ -41,13 +42,12 @@ from traderctl.worker.market.limits import WeightBudget
 from traderctl.worker.market.refresher import MarketDataOptions, MarketDataRefresher
 from traderctl.worker.migrate import migrate
 
-__all__ = ["INTERVALS", "TICK_AT", "TraderMix", "build_template", "needed_timeframes"]
+__all__ = ["TICK_AT", "TraderMix", "build_template", "needed_timeframes"]
 
 #: The measured minute: 00:00 UTC, when every interval from 1m to 1d is due.
 TICK_AT = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
 #: Where the market-data refresh of that minute happens (1-2 s after the boundary).
 DATA_AT_MS = int(TICK_AT.timestamp() * 1000) + 2_000
-INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 UNIVERSE = 100
 KLINES = 250
 

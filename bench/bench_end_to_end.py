@@ -1,6 +1,6 @@
 """End-to-end benchmark: one 00:00 UTC tick of N traders through W worker processes.
 
-What it measures (issue 9), on the embedded stack (Postgres with fsync off, in a temp dir):
+What it measures, on the embedded stack (Postgres with fsync off, in a temp dir):
 a template database holds the schema, a 100-symbol × 250-kline snapshot of every timeframe
 the filters need (from the exchange simulator, through the real market-data worker) and N
 traders of the 12 demo filters owned by users over the three tiers (bench/_e2e_fixture.py).

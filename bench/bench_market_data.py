@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from traderctl.worker.intervals import INTERVAL_MS, INTERVALS
 from traderctl.worker.local.embedded_pg import EmbeddedCluster
 from traderctl.worker.local.exchange_sim import ExchangeSimulator
 from traderctl.worker.market.binance_client import BinanceClient
@@ -49,7 +50,7 @@ def _serve(seed: int, symbols: int, warm: list[int], port_queue: Any, stop: Any)
     # its cache for the instants the bench asks about, so we time the worker, not it.
     for now_ms in warm:
         for spec in sim.specs:
-            for interval in ("1m", "5m", "15m", "30m", "1h", "4h", "1d"):
+            for interval in INTERVALS:
                 sim.payloads.klines_body(spec, interval, now_ms, limit=250)
     with sim:
         port_queue.put(sim.port)
@@ -140,7 +141,7 @@ def main() -> None:
                 migrate(conn)
                 plan = []
                 for run in range(3):
-                    start = T0 + run * 86_400_000  # another day: different candles
+                    start = T0 + run * INTERVAL_MS["1d"]  # another day: different candles
                     steps = [(start + 60_000 * k, k == 0) for k in range(4 if run == 0 else 2)]
                     plan.append(steps)
                 sim = make_sim(args.symbols + 20, [now for steps in plan for now, _ in steps])

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.bench_end_to_end import REQUIRED_KEYS, measure, summarize
 
-#: Targets of issue 9 (10,000 traders on a 2-core machine).
+#: Targets of the end-to-end benchmark (10,000 traders on a 2-core machine).
 TARGET_WALL_S = {10_000: 30.0}
 TARGET_RATIO = 1.0
 COMPONENTS = ("bench.bench_scheduler", "bench.bench_market_data", "bench.bench_sandbox")

@@ -6,14 +6,13 @@ With DATABASE_URL set, the database is someone else's (Supabase, a managed Postg
 
 from __future__ import annotations
 
-import json
-
 import typer
-from rich.console import Console
 
+from traderctl.cli import output
+from traderctl.worker import queries
 from traderctl.worker.config import load_settings
 from traderctl.worker.db import connect, describe_url
-from traderctl.worker.errors import TraderctlError
+from traderctl.worker.errors import ExternalDatabase
 from traderctl.worker.local.embedded_pg import embedded_cluster, resolve_database_url
 from traderctl.worker.migrate import migrate as run_migrations
 from traderctl.worker.migrate import pending
@@ -23,12 +22,6 @@ __all__ = ["app"]
 app = typer.Typer(
     help="Embedded Postgres (with pg_cron) and schema migrations.", no_args_is_help=True
 )
-out = Console()
-err = Console(stderr=True)
-
-
-class ExternalDatabase(TraderctlError):
-    """DATABASE_URL is set, so traderctl does not manage that server; unset it to use the embedded one."""
 
 
 def _embedded_only(action: str) -> None:
@@ -47,10 +40,10 @@ def start() -> None:
     _embedded_only("start")
     cluster = embedded_cluster(load_settings())
     if cluster.start():
-        err.print(f"started embedded Postgres on port {cluster.port} ({cluster.root})")
+        output.note(f"started embedded Postgres on port {cluster.port} ({cluster.root})")
     else:
-        err.print(f"embedded Postgres is already running on port {cluster.port}")
-    out.print(cluster.url(), highlight=False)
+        output.note(f"embedded Postgres is already running on port {cluster.port}")
+    output.line(cluster.url())
 
 
 @app.command()
@@ -59,9 +52,9 @@ def stop() -> None:
     _embedded_only("stop")
     cluster = embedded_cluster(load_settings())
     if cluster.stop():
-        err.print("stopped embedded Postgres")
+        output.note("stopped embedded Postgres")
     else:
-        err.print("embedded Postgres was not running")
+        output.note("embedded Postgres was not running")
 
 
 @app.command()
@@ -88,10 +81,7 @@ def status(
             raise typer.Exit(1)
         info["database"] = describe_url(resolve_database_url(settings))
     with connect(resolve_database_url(settings)) as conn:
-        row = conn.execute(
-            "select current_setting('server_version'),"
-            " exists (select from pg_extension where extname = 'pg_cron')"
-        ).fetchone()
+        row = conn.execute(queries.get("admin_server_status")).fetchone()
         assert row is not None
         info["server_version"], info["pg_cron"] = row
         info["pending_migrations"] = [f"{m.version}_{m.name}" for m in pending(conn)]
@@ -101,16 +91,16 @@ def status(
 
 def _emit(info: dict[str, object], as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps(info))
+        output.emit_json(info)
         return
     for key, value in info.items():
-        out.print(f"{key:>20}: {value}", highlight=False)
+        output.line(f"{key:>20}: {value}")
 
 
 @app.command()
 def url() -> None:
     """Print the connection URL (DATABASE_URL, or the embedded cluster's)."""
-    out.print(resolve_database_url(load_settings()), highlight=False, soft_wrap=True)
+    output.line(resolve_database_url(load_settings()))
 
 
 @app.command()
@@ -119,8 +109,8 @@ def migrate() -> None:
     with connect(resolve_database_url(load_settings())) as conn:
         applied = run_migrations(conn)
     for migration in applied:
-        err.print(f"applied {migration.version}_{migration.name}")
-    out.print(f"{len(applied)} migration(s) applied", highlight=False)
+        output.note(f"applied {migration.version}_{migration.name}")
+    output.line(f"{len(applied)} migration(s) applied")
 
 
 @app.command()
@@ -136,5 +126,5 @@ def reset(
     cluster.reset()
     with connect(cluster.url()) as conn:
         applied = run_migrations(conn)
-    err.print(f"reset {cluster.root}; applied {len(applied)} migration(s)")
-    out.print(cluster.url(), highlight=False)
+    output.note(f"reset {cluster.root}; applied {len(applied)} migration(s)")
+    output.line(cluster.url())

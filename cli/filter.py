@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from traderctl.worker.config import load_settings
+from traderctl.cli import output
+from traderctl.worker.config import SETTINGS, load_settings
 from traderctl.worker.errors import FilterCheckFailed, FilterMessageError
 from traderctl.worker.local.synthetic_market import generate_snapshot
 from traderctl.worker.sandbox.message import parse_message
@@ -28,6 +28,11 @@ from traderctl.worker.sandbox.runtime import FilterRuntime, TraderRequest, Trade
 __all__ = ["app"]
 
 app = typer.Typer(help="Run and check trader filter code in the V8 sandbox.", no_args_is_help=True)
+
+#: The settings that shape a sandbox run, named in both commands' --help.
+_SANDBOX_ENV = ", ".join(
+    SETTINGS[name].env for name in ("helpers_js", "filter_timeout_ms", "filter_memory_mb")
+)
 
 _TF_LITERAL = re.compile(r"""timeframes\s*\[\s*['"]([0-9]+[mhdwM])['"]\s*\]""")
 
@@ -61,7 +66,7 @@ def _save_state(path: Path, state: dict[str, list[str]]) -> None:
     os.replace(tmp, path)
 
 
-@app.command("run")
+@app.command("run", epilog=f"Env: {_SANDBOX_ENV}.")
 def run(
     message: Annotated[Path, typer.Argument(help="Browser worker request data (JSON).")],
     state: Annotated[
@@ -71,10 +76,7 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Evaluate the message's traders like the browser worker; print its result as JSON.
-
-    Env: TRADER_HELPERS_JS, TRADER_FILTER_TIMEOUT_MS, TRADER_FILTER_MEMORY_MB.
-    """
+    """Evaluate the message's traders like the browser worker; print its result as JSON."""
     data = _read_json(message, "message")
     if not isinstance(data, dict):
         raise FilterMessageError(f"Message {message} must be a JSON object.")
@@ -83,7 +85,7 @@ def run(
         result = runtime.run_message(data, previous)
     if state is not None:
         _save_state(state, previous)
-    typer.echo(json.dumps(result))
+    output.emit_json(result, indent=None)
 
 
 def _infer_timeframes(code: str) -> list[str]:
@@ -114,7 +116,7 @@ def _problems(result: TraderRunResult, *, code: str) -> list[str]:
     return problems
 
 
-@app.command("check")
+@app.command("check", epilog=f"Env: {_SANDBOX_ENV}.")
 def check(
     file: Annotated[Path, typer.Argument(help="Filter code (a function body) to check.")],
     message: Annotated[
@@ -137,8 +139,7 @@ def check(
 ) -> None:
     """Compile and dry-run filter code; report syntax errors, throws, non-boolean returns, timeouts.
 
-    Exits 1 when a problem is found. Env: TRADER_HELPERS_JS, TRADER_FILTER_TIMEOUT_MS,
-    TRADER_FILTER_MEMORY_MB.
+    Exits 1 when a problem is found.
     """
     try:
         code = file.read_text(encoding="utf-8")
@@ -149,7 +150,6 @@ def check(
         if timeframes is not None
         else _infer_timeframes(code) or None
     )
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
     with FilterRuntime(load_settings()) as runtime:
         if message is None:
             snapshot = generate_snapshot()
@@ -172,14 +172,14 @@ def check(
         result = runtime.run_traders([request], return_types=True)[0]
     problems = _problems(result, code=code)
     tfs = ", ".join(required) if required is not None else f"{refresh_interval} (default)"
-    typer.echo(f"{file}: timeframes {tfs}; data: {source}")
+    output.line(f"{file}: timeframes {tfs}; data: {source}")
     if result.ok:
-        typer.echo(
+        output.line(
             f"evaluated {result.symbols_evaluated} symbol(s), {len(result.filtered_symbols)} "
             f"match(es) in {result.duration_ms:.0f} ms"
         )
     for problem in problems:
-        console.print(f"[yellow]problem:[/yellow] {problem}")
+        output.note(problem, tag="problem")
     if problems:
         raise FilterCheckFailed(f"{file}: {len(problems)} problem(s) found.")
-    typer.echo("ok")
+    output.line("ok")

@@ -1,7 +1,8 @@
 """Entry point of `traderctl`: registers one typer sub-app per area.
 
-Errors from our own family (:class:`worker.errors.TraderctlError`) become one red line on
-stderr and exit code 1; tracebacks appear only with ``--debug``.
+Errors from our own family (:class:`traderctl.worker.errors.TraderctlError`) become one red
+line on stderr (:func:`traderctl.cli.output.error`) and exit code 1; tracebacks appear only
+with ``--debug``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ import logging
 import sys
 
 import typer
-from rich.console import Console
 
-from traderctl.cli import db, requeue, signals, stats, traders
+from traderctl.cli import db, output, requeue, rollout, signals, stats, traders
 from traderctl.cli import filter as filter_cli
 from traderctl.cli import market_data as market_data_cli
 from traderctl.cli import scheduler as scheduler_cli
@@ -32,6 +32,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(filter_cli.app, name="filter")
 app.add_typer(traders.app, name="traders")
 app.add_typer(signals.app, name="signals")
+app.add_typer(rollout.app, name="rollout")
 app.command("requeue")(requeue.requeue)
 app.command("stats")(stats.stats)
 app.command("tick")(scheduler_cli.tick)
@@ -69,5 +70,5 @@ def main() -> None:
     except TraderctlError as exc:
         if _state["debug"]:
             raise
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        output.error(str(exc))
         sys.exit(1)

@@ -9,7 +9,6 @@ and prints its base URL on stdout. Both stop cleanly on SIGINT/SIGTERM; logs go 
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from dataclasses import replace
@@ -17,7 +16,8 @@ from types import FrameType
 
 import typer
 
-from traderctl.worker.config import load_settings
+from traderctl.cli import output
+from traderctl.worker.config import env_help, load_settings
 from traderctl.worker.errors import ConfigError
 from traderctl.worker.local.embedded_pg import resolve_database_url
 
@@ -28,20 +28,23 @@ def market_data(
     source: str | None = typer.Option(
         None,
         "--source",
-        help="binance (BINANCE_BASE_URL) or simulator (in-process fake). Env: MARKET_DATA_SOURCE.",
-        show_default="binance",
+        help="binance (BINANCE_BASE_URL) or simulator (in-process fake) "
+        f"{env_help('market_data_source')}.",
     ),
     base_url: str | None = typer.Option(
-        None, "--base-url", help="Exchange REST endpoint. Env: BINANCE_BASE_URL."
+        None, "--base-url", help=f"Exchange REST endpoint {env_help('binance_base_url')}."
     ),
     universe_size: int | None = typer.Option(
-        None, "--universe-size", min=1, help="Top N USDT pairs. Env: MARKET_UNIVERSE_SIZE."
+        None,
+        "--universe-size",
+        min=1,
+        help=f"Top N USDT pairs {env_help('market_universe_size')}.",
     ),
     metrics_port: int | None = typer.Option(
         None,
         "--metrics-port",
         min=0,
-        help="Serve Prometheus metrics on 127.0.0.1:PORT. Env: MARKET_METRICS_PORT.",
+        help=f"Serve Prometheus metrics on 127.0.0.1:PORT {env_help('market_metrics_port')}.",
     ),
     once: bool = typer.Option(
         False, "--once", help="One full refresh, print it as JSON, exit (1 if it failed)."
@@ -54,7 +57,7 @@ def market_data(
     ),
 ) -> None:
     """Keep the market snapshot tables fresh, refreshing just after every candle close."""
-    from traderctl.worker.market.refresher import run_market_data
+    from traderctl.worker.market.process import run_market_data
 
     settings = load_settings()
     if source is not None:
@@ -75,7 +78,7 @@ def market_data(
         url = base_url.rstrip("/") if base_url else settings.binance_base_url
         result = run_market_data(settings, database_url, url, once=once, metrics_port=metrics_port)
     if result is not None:
-        typer.echo(json.dumps(result.to_json()))
+        output.emit_json(result.to_json(), indent=None)
         if result.status in ("failed", "banned"):
             raise typer.Exit(1)
 
@@ -99,7 +102,7 @@ def exchange_sim(
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with ExchangeSimulator(seed=seed, symbols=symbols, port=port, now_ms=now_ms) as sim:
-            typer.echo(sim.base_url)
+            output.line(sim.base_url)
             while not stop.wait(0.5):
                 pass
     finally:

@@ -8,7 +8,7 @@ exit 2). The command prints what it did, job by job; ``--dry-run`` shows what it
 * ``--failed``     failed jobs go back to todo, due now, attempts reset to 0.
 * ``--stalled``    the trader worker's recovery (backend.recover_stalled_jobs): jobs held by
   workers silent for ``--older-than`` seconds go back to todo (or to failed once they
-  reach TRADER_JOB_MAX_ATTEMPTS).
+  reach TRADERCTL_WORKER_JOB_MAX_ATTEMPTS).
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from traderctl.cli._output import emit_json, err, out, short
-from traderctl.worker.admin import operations as admin
-from traderctl.worker.config import load_settings
+from traderctl.cli import output
+from traderctl.cli.output import emit_json, short
+from traderctl.worker.admin.db import open_admin_connection
+from traderctl.worker.admin.lookups import parse_trader_id
+from traderctl.worker.admin.requeue import requeue_failed, requeue_stalled, requeue_trader
+from traderctl.worker.config import env_help, load_settings
 from traderctl.worker.local.embedded_pg import resolve_database_url
 
 __all__ = ["requeue"]
@@ -38,7 +41,7 @@ def requeue(
         None,
         "--older-than",
         min=1,
-        help="With --stalled: heartbeat age in seconds [default: TRADER_STALLED_SECONDS].",
+        help=f"With --stalled: heartbeat age in seconds {env_help('stalled_seconds')}.",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what would be requeued; change nothing."
@@ -58,23 +61,20 @@ def requeue(
     if len(chosen) != 1:
         # A usage error: click's exit code 2, printed the way click prints one.
         got = f" (got {' and '.join(chosen)})" if chosen else ""
-        err.print(
-            f"Error: give exactly one of --trader ID, --failed or --stalled{got}; "
-            "see `traderctl requeue --help`.",
-            highlight=False,
-            soft_wrap=True,
+        output.usage_error(
+            f"give exactly one of --trader ID, --failed or --stalled{got}; "
+            "see `traderctl requeue --help`."
         )
-        raise typer.Exit(2)
     if trader is not None:
-        admin.parse_trader_id(trader)  # a malformed id fails before connecting
+        parse_trader_id(trader)  # a malformed id fails before connecting
     settings = load_settings()
-    with admin.open_admin_connection(resolve_database_url(settings)) as conn:
+    with open_admin_connection(resolve_database_url(settings)) as conn:
         if trader is not None:
-            report = admin.requeue_trader(conn, trader, dry_run=dry_run)
+            report = requeue_trader(conn, trader, dry_run=dry_run)
         elif failed:
-            report = admin.requeue_failed(conn, queue=queue, limit=limit, dry_run=dry_run)
+            report = requeue_failed(conn, queue=queue, limit=limit, dry_run=dry_run)
         else:
-            report = admin.requeue_stalled(conn, settings, older_than=older_than, dry_run=dry_run)
+            report = requeue_stalled(conn, settings, older_than=older_than, dry_run=dry_run)
     if as_json:
         emit_json(report)
         return
@@ -92,7 +92,8 @@ def requeue(
                 "-" if j.attempts is None else str(j.attempts),
                 j.outcome,
             )
-        out().print(table)
-    out().print(report.summary, highlight=False, soft_wrap=True)
+        output.emit(table)
+    output.line(report.summary)
     if report.mode != "trader" and not report.dry_run and report.jobs:
-        err.print("workers pick requeued jobs up at their next poll (TRADER_WORKER_POLL_MS)")
+        poll = env_help("worker_poll_ms")
+        output.note(f"workers pick requeued jobs up at their next poll {poll}")

@@ -8,27 +8,23 @@ harmless) or call ``traderctl tick`` from any external cron.
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from datetime import UTC, datetime
 from types import FrameType
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from traderctl.worker.config import load_settings
+from traderctl.cli import output
+from traderctl.worker.config import env_help, load_settings
 from traderctl.worker.db import connect
-from traderctl.worker.errors import TraderctlError
+from traderctl.worker.errors import InvalidTickTime
 from traderctl.worker.local.embedded_pg import resolve_database_url
 from traderctl.worker.scheduler import Outcome, TickResult, run_loop
 from traderctl.worker.scheduler import tick as run_tick
 
-__all__ = ["InvalidTickTime", "scheduler", "tick"]
-
-out = Console()
-err = Console(stderr=True)
+__all__ = ["scheduler", "tick"]
 
 _COLUMNS = [o.value for o in Outcome]
 _HEADERS = {
@@ -37,10 +33,6 @@ _HEADERS = {
     Outcome.SKIPPED_HOURLY_CAP.value: "skipped: hourly cap",
     Outcome.SKIPPED_INVALID_INTERVAL.value: "skipped: invalid interval",
 }
-
-
-class InvalidTickTime(TraderctlError):
-    """--at is not an ISO-8601 timestamp; use e.g. 2026-11-26T19:40 (no offset means UTC)."""
 
 
 def _parse_at(value: str | None) -> datetime | None:
@@ -95,17 +87,15 @@ def tick(
     with connect(resolve_database_url(load_settings())) as conn:
         result = run_tick(conn, when)
     if as_json:
-        out.print_json(json.dumps(result.to_json()))
+        output.emit_json(result.to_json())
         return
     if not result.counts:
-        out.print(
+        output.line(
             f"nothing to schedule for {result.slot.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
-            "(already scheduled, or no trader due)",
-            highlight=False,
-            soft_wrap=True,
+            "(already scheduled, or no trader due)"
         )
         return
-    out.print(_render(result))
+    output.emit(_render(result))
 
 
 def scheduler(
@@ -114,8 +104,7 @@ def scheduler(
         "--offset",
         min=0,
         max=50,
-        help="Seconds after each minute boundary to tick "
-        "[env var: TRADERCTL_SCHEDULER_OFFSET_S; default 3].",
+        help=f"Seconds after each minute boundary to tick {env_help('scheduler_offset_seconds')}.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON line per tick."),
 ) -> None:
@@ -125,26 +114,25 @@ def scheduler(
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
-        err.print(f"received {signal.Signals(signum).name}, stopping after the current tick")
+        output.note(f"received {signal.Signals(signum).name}, stopping after the current tick")
         stop.set()
 
     def _print(result: TickResult) -> None:
         if as_json:
-            out.print(json.dumps(result.to_json()), highlight=False, soft_wrap=True)
+            output.emit_json(result.to_json(), indent=None)
         else:
             skipped = sum(result.total(o) for o in Outcome if o is not Outcome.ENQUEUED)
-            out.print(
+            output.line(
                 f"{result.slot.astimezone(UTC):%Y-%m-%dT%H:%MZ} "
-                f"enqueued={result.enqueued} skipped={skipped}",
-                highlight=False,
+                f"enqueued={result.enqueued} skipped={skipped}"
             )
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    seconds = settings.scheduler_offset_s if offset is None else offset
-    err.print(f"scheduler: ticking {seconds} s after every minute; Ctrl-C to stop")
+    seconds = settings.scheduler_offset_seconds if offset is None else offset
+    output.note(f"scheduler: ticking {seconds} s after every minute; Ctrl-C to stop")
     try:
         ticks = run_loop(lambda: connect(url), stop=stop, offset_seconds=seconds, on_tick=_print)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    err.print(f"scheduler stopped after {ticks} tick(s)")
+    output.note(f"scheduler stopped after {ticks} tick(s)")

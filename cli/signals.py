@@ -4,7 +4,7 @@ Following works by polling ``public.signals`` by id every ``--poll`` seconds (no
 no LISTEN): it costs nothing when nobody tails, works through any connection pooler, and
 needs no change on the workers' hot path. Ids are assigned at insert but become visible
 at commit, so the follower re-reads the last 30 seconds and prints each id once (see
-:class:`worker.admin.SignalFollower`). The latency is the poll period (1 s by default).
+:class:`traderctl.worker.admin.signals.SignalFollower`). The latency is the poll period (1 s by default).
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ import time
 
 import typer
 
-from traderctl.cli._output import emit_json, out, when
-from traderctl.worker.admin import operations as admin
+from traderctl.cli import output
+from traderctl.cli.output import emit_json, when
+from traderctl.worker.admin.db import open_admin_connection
+from traderctl.worker.admin.lookups import check_trader_exists, resolve_user
+from traderctl.worker.admin.signals import SignalFollower, SignalRow
 from traderctl.worker.config import load_settings
 from traderctl.worker.local.embedded_pg import resolve_database_url
 
@@ -23,7 +26,7 @@ __all__ = ["app"]
 app = typer.Typer(help="Watch the signals traders raise.", no_args_is_help=True)
 
 
-def _line(s: admin.SignalRow) -> str:
+def _line(s: SignalRow) -> str:
     change = f"{float(s.change_percent):+.2f}%" if s.change_percent is not None else "-"
     price = f"{s.price}" if s.price is not None else "-"
     trader = f"{s.trader_name or '-'} ({s.trader_id})"
@@ -48,10 +51,10 @@ def tail(
 ) -> None:
     """Print the latest signals, then follow new ones until Ctrl-C (or --count is reached)."""
     printed = 0
-    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
-        user_id = admin.resolve_user(conn, user) if user is not None else None
-        trader_id = admin.check_trader_exists(conn, trader) if trader is not None else None
-        follower = admin.SignalFollower(conn, user_id=user_id, trader_id=trader_id)
+    with open_admin_connection(resolve_database_url(load_settings())) as conn:
+        user_id = resolve_user(conn, user) if user is not None else None
+        trader_id = check_trader_exists(conn, trader) if trader is not None else None
+        follower = SignalFollower(conn, user_id=user_id, trader_id=trader_id)
         follower.start(last)
         try:
             while True:
@@ -59,7 +62,7 @@ def tail(
                     if as_json:
                         emit_json(signal, indent=None)
                     else:
-                        out().print(_line(signal), highlight=False, soft_wrap=True)
+                        output.line(_line(signal))
                     printed += 1
                     if count and printed >= count:
                         return

@@ -16,9 +16,12 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from traderctl.cli._output import emit_json, err, out, when
-from traderctl.worker.admin import operations as admin
+from traderctl.cli import output
+from traderctl.cli.output import emit_json, when
+from traderctl.worker.admin.db import open_admin_connection
+from traderctl.worker.admin.stats import stats_snapshot
 from traderctl.worker.config import load_settings
+from traderctl.worker.errors import AlertsFiring
 from traderctl.worker.local.embedded_pg import resolve_database_url
 
 __all__ = ["stats"]
@@ -166,25 +169,25 @@ def stats(
     ),
 ) -> None:
     """Executions, durations, queues, failures, lag, market data, skips, pg_cron and alerts."""
-    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
+    with open_admin_connection(resolve_database_url(load_settings())) as conn:
         if not watch:
-            snap = admin.stats_snapshot(conn)
+            snap = stats_snapshot(conn)
             if as_json:
                 emit_json(snap)
             else:
-                out().print(_render(snap))
+                output.emit(_render(snap))
             if check and snap["alerts"]:
                 names = ", ".join(f"{a['alert']}({a['subject']})" for a in snap["alerts"])
-                raise admin.AlertsFiring(f"{len(snap['alerts'])} alert(s) firing: {names}")
+                raise AlertsFiring(f"{len(snap['alerts'])} alert(s) firing: {names}")
             return
         try:
             if as_json:
                 while True:
-                    emit_json(admin.stats_snapshot(conn), indent=None)
+                    emit_json(stats_snapshot(conn), indent=None)
                     time.sleep(every)
-            with Live(console=out(), auto_refresh=False, screen=False) as live:
+            with Live(console=output.stdout(), auto_refresh=False, screen=False) as live:
                 while True:
-                    live.update(_render(admin.stats_snapshot(conn)), refresh=True)
+                    live.update(_render(stats_snapshot(conn)), refresh=True)
                     time.sleep(every)
         except KeyboardInterrupt:
-            err.print("stopped")
+            output.note("stopped")

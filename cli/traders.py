@@ -9,8 +9,16 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from traderctl.cli._output import emit_json, err, out, short, when
-from traderctl.worker.admin import operations as admin
+from traderctl.cli import output
+from traderctl.cli.output import emit_json, escape, short, when
+from traderctl.worker.admin.db import open_admin_connection
+from traderctl.worker.admin.lookups import parse_trader_id
+from traderctl.worker.admin.traders import (
+    EnableResult,
+    list_traders,
+    set_trader_enabled,
+    show_trader,
+)
 from traderctl.worker.config import load_settings
 from traderctl.worker.local.embedded_pg import resolve_database_url
 
@@ -29,8 +37,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List traders, oldest first, with status, counters and problems."""
-    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
-        result = admin.list_traders(
+    with open_admin_connection(resolve_database_url(load_settings())) as conn:
+        result = list_traders(
             conn, user=user, interval=interval, failing=failing, disabled=disabled, limit=limit
         )
     if as_json:
@@ -51,7 +59,7 @@ def list_(
         table.add_row(
             str(t.id),
             t.email or str(t.user_id)[:8],
-            short(t.name, 24),
+            escape(short(t.name, 24)),
             t.interval,
             t.tier,
             "yes" if t.enabled else "[red]no[/red]",
@@ -60,11 +68,11 @@ def list_(
             str(t.run_count),
             str(t.error_count),
             str(t.signal_count),
-            short(problem, 50),
+            escape(short(problem, 50)),
         )
-    out().print(table)
+    output.emit(table)
     if result.total > len(result.traders):
-        err.print(f"showing {len(result.traders)} of {result.total}; raise --limit to see more")
+        output.note(f"showing {len(result.traders)} of {result.total}; raise --limit to see more")
 
 
 @app.command()
@@ -74,9 +82,9 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Show one trader: filter summary, tier, last runs, last error, next due slot, problems."""
-    admin.parse_trader_id(trader_id)  # a malformed id fails before connecting
-    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
-        d = admin.show_trader(conn, trader_id, runs=runs)
+    parse_trader_id(trader_id)  # a malformed id fails before connecting
+    with open_admin_connection(resolve_database_url(load_settings())) as conn:
+        d = show_trader(conn, trader_id, runs=runs)
     if as_json:
         emit_json(d)
         return
@@ -113,7 +121,7 @@ def show(
         ("disabled reason", d.disabled_reason or "-"),
     ]
     for key, value in fields:
-        out().print(f"[bold]{key:>16}[/bold]  {value}", highlight=False, soft_wrap=True)
+        output.line(f"[bold]{key:>16}[/bold]  {escape(value)}", markup=True)
     if d.runs:
         table = Table(title="recent runs")
         for column in ("slot", "status", "ms", "symbols", "matches", "signals", "worker", "error"):
@@ -126,10 +134,10 @@ def show(
                 str(r.symbols_evaluated),
                 str(r.matches),
                 str(r.signals),
-                r.worker or "-",
-                short(f"{r.error_type}: {r.error_message}" if r.error_type else "", 50),
+                escape(r.worker or "-"),
+                escape(short(f"{r.error_type}: {r.error_message}" if r.error_type else "", 50)),
             )
-        out().print(table)
+        output.emit(table)
     if d.jobs:
         table = Table(title="queue jobs")
         for column in ("job", "queue", "status", "priority", "attempts", "slot"):
@@ -138,23 +146,21 @@ def show(
             table.add_row(
                 str(j.id), j.queue_name, j.status, str(j.priority), str(j.attempts), j.slot or "-"
             )
-        out().print(table)
+        output.emit(table)
 
 
-def _report(result: admin.EnableResult, as_json: bool) -> None:
+def _report(result: EnableResult, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
     state = "enabled" if result.enabled else "disabled"
     if not result.changed:
-        out().print(
-            f"trader {result.trader_id} was already {state}; nothing changed", highlight=False
-        )
+        output.line(f"trader {result.trader_id} was already {state}; nothing changed")
         return
     line = f"trader {result.trader_id} {state}"
     if result.enabled and result.previous_disabled_reason:
         line += f" (was disabled: {result.previous_disabled_reason})"
-    out().print(line, highlight=False, soft_wrap=True)
+    output.line(line)
 
 
 @app.command()
@@ -166,9 +172,9 @@ def enable(
 
     Enabling also enqueues an immediate run, as when the user enables it.
     """
-    admin.parse_trader_id(trader_id)
-    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
-        _report(admin.set_trader_enabled(conn, trader_id, enabled=True), as_json)
+    parse_trader_id(trader_id)
+    with open_admin_connection(resolve_database_url(load_settings())) as conn:
+        _report(set_trader_enabled(conn, trader_id, enabled=True), as_json)
 
 
 @app.command()
@@ -180,6 +186,6 @@ def disable(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Disable a trader; its owner sees 'disabled by an operator' and your --reason."""
-    admin.parse_trader_id(trader_id)
-    with admin.open_admin_connection(resolve_database_url(load_settings())) as conn:
-        _report(admin.set_trader_enabled(conn, trader_id, enabled=False, reason=reason), as_json)
+    parse_trader_id(trader_id)
+    with open_admin_connection(resolve_database_url(load_settings())) as conn:
+        _report(set_trader_enabled(conn, trader_id, enabled=False, reason=reason), as_json)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import typer
 
-from traderctl.worker.config import load_settings
+from traderctl.worker.config import env_help, load_settings
 from traderctl.worker.local.embedded_pg import resolve_database_url
-from traderctl.worker.runner.process import WorkerOptions, exit_now, queues_for, run_worker
+from traderctl.worker.runner.main import run_worker
+from traderctl.worker.runner.options import WorkerOptions, queues_for
+from traderctl.worker.runner.shutdown import exit_now
 
 __all__ = ["worker"]
 
@@ -41,14 +43,7 @@ def worker(
         None,
         "--batch-size",
         min=1,
-        envvar="TRADER_WORKER_BATCH_SIZE",
-        help="Jobs claimed per round trip [env TRADER_WORKER_BATCH_SIZE, default 32].",
-    ),
-    engine: str = typer.Option(
-        "batch",
-        "--engine",
-        help="batch (claim many jobs per round trip) or procrastinate (its stock worker, "
-        "one job per claim; --concurrency is then its thread count).",
+        help=f"Jobs claimed per round trip {env_help('worker_batch_size')}.",
     ),
     metrics_port: int | None = typer.Option(
         None,
@@ -70,7 +65,6 @@ def worker(
     options = WorkerOptions(
         queues=tuple(queues_for(_split(intervals), _split(queues))),
         concurrency=concurrency,
-        engine=engine,
         batch_size=batch_size or settings.worker_batch_size,
         metrics_port=metrics_port,
         metrics_addr=metrics_addr,

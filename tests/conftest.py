@@ -76,6 +76,20 @@ def _recreate(admin: psycopg.Connection[Any], name: str, template: str | None = 
     admin.execute(query)
 
 
+def _backend_runs_traders(conn: psycopg.Connection[Any]) -> None:
+    """Most tests exercise the backend running traders: make `server` the default mode.
+
+    A fresh install defaults to `browser` (the backend runs nothing until an admin rolls
+    it out) and demotes server traders to the browser while unhealthy, e.g. with no
+    worker alive. The rollout tests (tests/integration/test_rollout.py) set both back
+    explicitly; tests/migration checks the install defaults on a plain migrated database.
+    """
+    conn.execute(
+        "update backend.rollout_settings set default_mode = 'server', fallback_enabled = false"
+    )
+    conn.execute("select backend.refresh_trader_modes()")
+
+
 @pytest.fixture(scope="session")
 def cron_db_url(pg_server: str) -> str:
     """The migrated database pg_cron serves (shared by the session: clean up after use)."""
@@ -88,6 +102,7 @@ def cron_db_url(pg_server: str) -> str:
             _recreate(admin, CRON_DB)
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
+        _backend_runs_traders(conn)
     return url
 
 
@@ -98,6 +113,7 @@ def template_db(pg_server: str) -> str:
         _recreate(admin, TEMPLATE_DB)
     with psycopg.connect(_with_db(pg_server, TEMPLATE_DB), autocommit=True) as conn:
         migrate(conn)
+        _backend_runs_traders(conn)
     return TEMPLATE_DB
 
 

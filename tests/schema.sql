@@ -207,6 +207,58 @@ $$;
 COMMENT ON FUNCTION backend.apply_tier_to_traders(p_user_id uuid) IS 'Disable the user''s newest enabled traders beyond their tier''s max_enabled_traders, setting disabled_reason; returns how many were disabled.';
 
 
+--
+-- Name: browser_runs_check_limits(); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.browser_runs_check_limits() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    s backend.rollout_settings;
+    v_recent integer;
+    v_bad text;
+begin
+    select * into s from backend.rollout_settings;
+    if cardinality(new.matched_symbols) > s.report_max_symbols then
+        raise exception 'browser run report has % matched symbols; at most % are accepted',
+                cardinality(new.matched_symbols), s.report_max_symbols
+            using errcode = 'check_violation',
+                  hint = 'Report the symbols the trader matched on this run only.';
+    end if;
+    select m.symbol into v_bad
+    from unnest(new.matched_symbols) as m(symbol)
+    where m.symbol is null or m.symbol !~ '^[A-Za-z0-9_.-]{1,32}$'
+    limit 1;
+    if found then
+        raise exception 'browser run report has an invalid symbol %',
+                coalesce(quote_literal(left(v_bad, 40)), 'NULL')
+            using errcode = 'check_violation',
+                  hint = 'Symbols are exchange tickers such as BTCUSDT (1-32 letters/digits).';
+    end if;
+    if new.ran_at > now() + interval '5 minutes' or new.candle_open_time > now() then
+        raise exception 'browser run report is dated in the future (ran_at %, candle_open_time %)',
+                new.ran_at, new.candle_open_time
+            using errcode = 'check_violation',
+                  hint = 'Send the time of the run and the open time of the last closed candle.';
+    end if;
+    perform pg_advisory_xact_lock(hashtextextended('browser_runs:' || new.trader_id::text, 0));
+    select count(*) into v_recent
+    from public.browser_runs b
+    where b.trader_id = new.trader_id and b.reported_at > now() - interval '1 minute';
+    if v_recent >= s.report_max_per_minute then
+        raise exception 'too many browser run reports for trader %: % in the last minute (limit %)',
+                new.trader_id, v_recent, s.report_max_per_minute
+            using errcode = 'check_violation',
+                  hint = 'Report once per run of the trader; retry after a minute.';
+    end if;
+    new.reported_at := now();
+    return new;
+end
+$_$;
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -297,6 +349,7 @@ declare
     v_signals integer;
     v_matches integer;
     v_errors integer;
+    v_shadow boolean;
 begin
     for r in
         select *
@@ -308,7 +361,11 @@ begin
         )
         order by x.trader_id, x.slot
     loop
-        select t.user_id into v_user from public.traders t where t.id = r.trader_id for update;
+        select t.user_id, coalesce(m.mode = 'shadow', false) into v_user, v_shadow
+        from public.traders t
+        left join public.trader_modes m on m.trader_id = t.id
+        where t.id = r.trader_id
+        for update of t;
         if not found then
             job_id := r.job_id; trader_id := r.trader_id; run_id := null;
             outcome := 'trader_deleted'; signals := 0;
@@ -320,12 +377,14 @@ begin
         insert into public.trader_runs as tr (
             trader_id, user_id, slot, "interval", status, error_type, error_message,
             started_at, duration_ms, symbols_evaluated, symbol_errors, matches, signals,
-            data_as_of, data_age_ms, worker
+            data_as_of, data_age_ms, worker, shadow, matched_symbols
         ) values (
             r.trader_id, v_user, r.slot, r."interval", r.status, r.error_type,
             r.error_message, r.started_at, r.duration_ms, coalesce(r.symbols_evaluated, 0),
             coalesce(r.symbol_errors, 0), case when r.status = 'ok' then v_matches else 0 end,
-            0, r.data_as_of, r.data_age_ms, p_worker
+            0, r.data_as_of, r.data_age_ms, p_worker, v_shadow,
+            case when v_shadow and r.status = 'ok'
+                 then array(select jsonb_array_elements_text(r.matches)) end
         )
         on conflict on constraint trader_runs_trader_slot_key do nothing
         returning tr.id into v_run_id;
@@ -344,32 +403,38 @@ begin
             if v_prev_slot is null or v_prev_slot < r.slot then
                 insert into public.signals as s (
                     trader_id, user_id, run_id, slot, symbol, "interval", price,
-                    change_percent, quote_volume, data_as_of
+                    change_percent, quote_volume, data_as_of, shadow
                 )
                 select r.trader_id, v_user, v_run_id, r.slot, m.symbol, r."interval",
                        (r.prices -> m.symbol ->> 0)::numeric,
                        (r.prices -> m.symbol ->> 1)::numeric,
                        (r.prices -> m.symbol ->> 2)::numeric,
-                       r.data_as_of
+                       r.data_as_of, v_shadow
                 from jsonb_array_elements_text(r.matches) with ordinality as m(symbol, ord)
                 where not (m.symbol = any(coalesce(v_prev, '{}'::text[])))
                 order by m.ord
                 on conflict on constraint signals_trader_slot_symbol_key do nothing;
                 get diagnostics v_signals = row_count;
 
-                insert into public.trader_matches as tm (trader_id, user_id, symbols, slot)
+                insert into public.trader_matches as tm (trader_id, user_id, symbols, slot, shadow)
                 values (
                     r.trader_id, v_user,
-                    array(select jsonb_array_elements_text(r.matches)), r.slot
+                    array(select jsonb_array_elements_text(r.matches)), r.slot, v_shadow
                 )
                 on conflict (trader_id) do update
-                    set symbols = excluded.symbols, slot = excluded.slot, updated_at = now();
+                    set symbols = excluded.symbols, slot = excluded.slot,
+                        shadow = excluded.shadow, updated_at = now();
 
                 update public.trader_runs tr set signals = v_signals where tr.id = v_run_id;
             end if;
             -- else: a later slot already ran (its job was retried out of order); this run
             -- is recorded but neither signals nor rewinds the edge-trigger state.
 
+            -- A shadow run leaves the user's trader row alone (the browser is what the
+            -- user relies on): only last_slot, the scheduler's bookkeeping, moves.
+            update public.traders t
+            set last_slot = greatest(t.last_slot, r.slot)
+            where t.id = r.trader_id and v_shadow;
             update public.traders t
             set run_count = t.run_count + 1,
                 signal_count = t.signal_count + v_signals,
@@ -377,6 +442,12 @@ begin
                 last_slot = greatest(t.last_slot, r.slot),
                 last_run_at = now(),
                 last_run_status = 'ok'
+            where t.id = r.trader_id and not v_shadow;
+        elsif v_shadow then
+            -- Shadow errors are recorded on the (hidden) run only: they never show on
+            -- the trader or count towards disabling it.
+            update public.traders t
+            set last_slot = greatest(t.last_slot, r.slot)
             where t.id = r.trader_id;
         else
             update public.traders t
@@ -432,6 +503,207 @@ COMMENT ON FUNCTION backend.commit_trader_runs(p_runs jsonb, p_worker text, p_di
 
 
 --
+-- Name: enqueue_trader_runs(uuid[], text[], timestamp with time zone[], integer[], timestamp with time zone, boolean); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.enqueue_trader_runs(trader_ids uuid[], intervals text[], slots timestamp with time zone[], priorities integer[], scheduled_at timestamp with time zone DEFAULT NULL::timestamp with time zone, bulk boolean DEFAULT false) RETURNS TABLE(job_id bigint, trader_id uuid, queue_name text, task_name text, args jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+    v_replication_role constant text := current_setting('session_replication_role');
+    v_bulk boolean := false;
+begin
+    if bulk and v_replication_role = 'origin' then
+        begin
+            perform set_config('session_replication_role', 'replica', true);
+            v_bulk := true;
+        exception when insufficient_privilege then
+            -- A role that may not set it (a managed Postgres without the privilege) keeps
+            -- the triggers: same result, slower.
+            v_bulk := false;
+        end;
+    end if;
+
+    return query
+    with slot_text as (
+        -- The job's "slot" argument, formatted once per distinct slot, not once per job.
+        select s.slot, to_char(s.slot at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"') as txt
+        from (select distinct u.slot from unnest(slots) as u(slot)) s
+    ),
+    inserted as (
+        insert into procrastinate.procrastinate_jobs
+            (queue_name, task_name, priority, lock, queueing_lock, args, status, scheduled_at)
+        select
+            backend.trader_queue(r.iv),
+            'run_trader',
+            r.priority,
+            backend.trader_lock(r.trader_id),
+            backend.trader_lock(r.trader_id),
+            jsonb_build_object('trader_id', r.trader_id, 'slot', st.txt),
+            'todo',
+            enqueue_trader_runs.scheduled_at
+        from unnest(trader_ids, intervals, slots, priorities) as r(trader_id, iv, slot, priority)
+        join slot_text st on st.slot = r.slot
+        -- A job already waiting for the trader (queueing_lock) wins: no row for it.
+        on conflict (queueing_lock) where status = 'todo' do nothing
+        returning id, procrastinate_jobs.queue_name, procrastinate_jobs.task_name,
+                  procrastinate_jobs.args, procrastinate_jobs.scheduled_at
+    ),
+    deferred as (
+        -- What procrastinate_trigger_status_events_insert_v1 writes, when bypassed.
+        insert into procrastinate.procrastinate_events (job_id, type)
+        select i.id, 'deferred'
+        from inserted i
+        where v_bulk
+    ),
+    scheduled as (
+        -- What procrastinate_trigger_scheduled_events_v1 writes, when bypassed.
+        insert into procrastinate.procrastinate_events (job_id, type, at)
+        select i.id, 'scheduled', i.scheduled_at
+        from inserted i
+        where v_bulk and i.scheduled_at is not null
+    ),
+    woken as materialized (
+        -- What procrastinate_notify_queue_job_inserted_v1 sends, once per queue (with its
+        -- newest job) instead of once per job: a worker only needs to wake up.
+        select count(pg_notify(
+            n.channel, json_build_object('type', 'job_inserted', 'job_id', n.job_id)::text
+        )) as notified
+        from (
+            select 'procrastinate_queue_v1#' || i.queue_name as channel, max(i.id) as job_id
+            from inserted i
+            where v_bulk
+            group by i.queue_name
+            union all
+            select 'procrastinate_any_queue_v1', max(i.id)
+            from inserted i
+            where v_bulk
+            having count(*) > 0
+        ) n
+    )
+    select i.id, (i.args ->> 'trader_id')::uuid, i.queue_name::text, i.task_name::text, i.args
+    from inserted i
+    cross join woken;
+
+    if v_bulk then
+        perform set_config('session_replication_role', v_replication_role, true);
+    end if;
+end
+$$;
+
+
+--
+-- Name: FUNCTION enqueue_trader_runs(trader_ids uuid[], intervals text[], slots timestamp with time zone[], priorities integer[], scheduled_at timestamp with time zone, bulk boolean); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.enqueue_trader_runs(trader_ids uuid[], intervals text[], slots timestamp with time zone[], priorities integer[], scheduled_at timestamp with time zone, bulk boolean) IS 'Enqueue run_trader jobs: row i runs trader_ids[i] on queue traders.<intervals[i]> for slots[i] at priorities[i] (due at scheduled_at, NULL = now). Skips traders with a job waiting; returns the jobs inserted. bulk => true writes the effects of procrastinate''s INSERT triggers set-based (the scheduler tick).';
+
+
+--
+-- Name: evaluate_health(timestamp with time zone); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.evaluate_health(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(status text, fallback_active boolean, reasons text[])
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+    s backend.rollout_settings;
+    h public.backend_health;
+    v_reasons text[] := '{}';
+    v_last_slot timestamptz;
+    v_lag double precision;
+    v_oldest double precision;
+    v_status text;
+    v_fallback boolean;
+    v_passing_since timestamptz;
+begin
+    select * into s from backend.rollout_settings;
+    select * into h from public.backend_health for update;
+
+    -- A fresh install has no watermark yet: count from when the state row was written.
+    select coalesce(st.last_slot, st.updated_at) into v_last_slot from backend.scheduler_state st;
+    if v_last_slot < now() - make_interval(secs => s.tick_missing_after_s) then
+        v_reasons := v_reasons || format('scheduler_stalled: no tick since %s', v_last_slot);
+    end if;
+
+    if exists (select from ops.snapshot_freshness f where f.stale and f.traders > 0) then
+        v_reasons := v_reasons || (
+            select format('market_data_stale: %s', string_agg(f.interval || ' (' || coalesce(f.stale_reason, 'stale') || ')', ', '))
+            from ops.snapshot_freshness f where f.stale and f.traders > 0);
+    end if;
+
+    select percentile_cont(0.99) within group (
+               order by extract(epoch from r.finished_at - r.slot))
+    into v_lag
+    from public.trader_runs r
+    where r.finished_at > now() - interval '5 minutes';
+    select max(q.oldest_waiting_age_s) into v_oldest
+    from ops.queue_depth q where q.queue_name like 'traders.%';
+    if greatest(coalesce(v_lag, 0), coalesce(v_oldest, 0)) > s.lag_p99_threshold_s then
+        v_reasons := v_reasons || format(
+            'queue_lag: p99 slot->commit %s s, oldest waiting job %s s (threshold %s s)',
+            round(coalesce(v_lag, 0)::numeric, 1), round(coalesce(v_oldest, 0)::numeric, 1),
+            s.lag_p99_threshold_s);
+    end if;
+
+    if not exists (
+        select from procrastinate.procrastinate_workers w
+        where w.last_heartbeat > now() - make_interval(secs => s.worker_alive_s)
+    ) then
+        v_reasons := v_reasons || format('no_live_workers: no worker heartbeat in %s s',
+                                         s.worker_alive_s);
+    end if;
+
+    if cardinality(v_reasons) > 0 then
+        v_status := 'unhealthy';
+        v_passing_since := null;
+    elsif h.status = 'healthy' then
+        v_status := 'healthy';
+        v_passing_since := coalesce(h.passing_since, p_now);
+    else
+        v_passing_since := coalesce(h.passing_since, p_now);
+        v_status := case when p_now - v_passing_since >= make_interval(secs => s.hold_s)
+                         then 'healthy' else 'recovering' end;
+    end if;
+    v_fallback := s.fallback_enabled and v_status <> 'healthy';
+
+    update public.backend_health b
+    set status = v_status,
+        fallback_active = v_fallback,
+        reasons = v_reasons,
+        since = case when b.status = v_status then b.since else p_now end,
+        checked_at = p_now,
+        passing_since = v_passing_since
+    where b.id;
+
+    if v_status <> h.status then
+        insert into backend.rollout_log (at, kind, subject, detail)
+        values (p_now, 'health', h.status || ' -> ' || v_status,
+                case when cardinality(v_reasons) > 0 then array_to_string(v_reasons, '; ')
+                     else format('all checks passing since %s', v_passing_since) end);
+    end if;
+    if v_fallback <> h.fallback_active then
+        perform backend.refresh_trader_modes();
+    end if;
+
+    status := v_status; fallback_active := v_fallback; reasons := v_reasons;
+    return next;
+end
+$$;
+
+
+--
+-- Name: FUNCTION evaluate_health(p_now timestamp with time zone); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.evaluate_health(p_now timestamp with time zone) IS 'Check scheduler, market data, queue lag and workers; update public.backend_health with hysteresis (hold_s) and demote server traders to browser while unhealthy.';
+
+
+--
 -- Name: lock_user_traders(uuid); Type: FUNCTION; Schema: backend; Owner: -
 --
 
@@ -448,6 +720,37 @@ $$;
 --
 
 COMMENT ON FUNCTION backend.lock_user_traders(p_user_id uuid) IS 'Transaction-scoped advisory lock serializing changes to one user''s enabled traders.';
+
+
+--
+-- Name: prune_browser_runs(interval, integer); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.prune_browser_runs(p_age interval, p_batch integer DEFAULT 5000) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    v_deleted bigint;
+begin
+    with doomed as (
+        select b.id from public.browser_runs b
+        where b.reported_at < now() - p_age
+        order by b.reported_at
+        limit p_batch
+    )
+    delete from public.browser_runs b using doomed d where b.id = d.id;
+    get diagnostics v_deleted = row_count;
+    return v_deleted;
+end
+$$;
+
+
+--
+-- Name: FUNCTION prune_browser_runs(p_age interval, p_batch integer); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.prune_browser_runs(p_age interval, p_batch integer) IS 'Retention of browser run reports: delete up to p_batch older than p_age; call until 0.';
 
 
 --
@@ -548,6 +851,89 @@ COMMENT ON FUNCTION backend.recover_stalled_jobs(p_stalled_seconds double precis
 
 
 --
+-- Name: refresh_trader_modes(uuid[]); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.refresh_trader_modes(p_trader_ids uuid[] DEFAULT NULL::uuid[]) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    v_written integer;
+begin
+    with settings as (
+        select s.default_mode, h.fallback_active and s.fallback_enabled as fallback_active
+        from backend.rollout_settings s cross join public.backend_health h
+    ),
+    configured as (
+        select
+            t.id, t.user_id,
+            case
+                when o.mode is not null then o.mode
+                when r.tier is null then s.default_mode
+                when backend.rollout_bucket(t.user_id) < r.server_percent then 'server'
+                when backend.rollout_bucket(t.user_id)
+                     < greatest(r.shadow_percent, r.server_percent) then 'shadow'
+                else 'browser'
+            end as mode,
+            case
+                when o.mode is not null then 'override'
+                when r.tier is null then 'default'
+                else 'rule'
+            end as source,
+            case
+                when o.mode is not null then 'per-user override'
+                when r.tier is null then 'install default'
+                else format('tier %s: %s%% server, %s%% shadow or server; user bucket %s',
+                            r.tier, r.server_percent, greatest(r.shadow_percent, r.server_percent),
+                            backend.rollout_bucket(t.user_id))
+            end as reason,
+            s.fallback_active
+        from public.traders t
+        cross join settings s
+        left join backend.rollout_overrides o on o.user_id = t.user_id
+        left join public.user_tiers ut on ut.user_id = t.user_id
+        left join backend.rollout_rules r on r.tier = coalesce(ut.tier, 'free')
+        where p_trader_ids is null or t.id = any(p_trader_ids)
+    )
+    insert into public.trader_modes as m (
+        trader_id, user_id, mode, configured_mode, source, reason
+    )
+    select
+        c.id, c.user_id,
+        case when c.mode = 'server' and c.fallback_active then 'browser' else c.mode end,
+        c.mode,
+        case when c.mode = 'server' and c.fallback_active then 'fallback' else c.source end,
+        case when c.mode = 'server' and c.fallback_active
+             then 'backend unhealthy: the browser runs this trader until it recovers ('
+                  || c.reason || ')'
+             else c.reason end
+    from configured c
+    on conflict (trader_id) do update
+        set user_id = excluded.user_id,
+            mode = excluded.mode,
+            configured_mode = excluded.configured_mode,
+            source = excluded.source,
+            reason = excluded.reason,
+            updated_at = now()
+        where (m.user_id, m.mode, m.configured_mode, m.source, m.reason)
+              is distinct from
+              (excluded.user_id, excluded.mode, excluded.configured_mode, excluded.source,
+               excluded.reason);
+    get diagnostics v_written = row_count;
+    return v_written;
+end
+$$;
+
+
+--
+-- Name: FUNCTION refresh_trader_modes(p_trader_ids uuid[]); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.refresh_trader_modes(p_trader_ids uuid[]) IS 'Recompute effective execution modes (all traders, or the given ones); only changed rows are written, so Realtime streams transitions only.';
+
+
+--
 -- Name: release_trader_jobs(bigint[], bigint, timestamp with time zone, boolean, integer); Type: FUNCTION; Schema: backend; Owner: -
 --
 
@@ -620,6 +1006,40 @@ COMMENT ON FUNCTION backend.requeue_job(p_job_id bigint, p_retry_at timestamp wi
 
 
 --
+-- Name: rollout_bucket(uuid); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.rollout_bucket(p_user_id uuid) RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+    select (('x' || substr(md5(p_user_id::text), 1, 8))::bit(32)::bigint % 10000) / 100.0
+$$;
+
+
+--
+-- Name: FUNCTION rollout_bucket(p_user_id uuid); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.rollout_bucket(p_user_id uuid) IS 'Stable bucket 0 <= b < 100 of a user: in a rule''s percentage when b < percent.';
+
+
+--
+-- Name: rollout_data_changed(); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.rollout_data_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform backend.refresh_trader_modes();
+    return null;
+end
+$$;
+
+
+--
 -- Name: schedule_due_traders(timestamp with time zone); Type: FUNCTION; Schema: backend; Owner: -
 --
 
@@ -636,10 +1056,6 @@ declare
     v_window_start timestamptz;
     v_invalid integer;
     v_counts jsonb;
-    v_queues jsonb;
-    v_replication_role text := current_setting('session_replication_role');
-    v_bulk boolean := false;
-    v_queue text;
 begin
     if at is null then
         raise exception 'schedule_due_traders(at) needs a timestamp, got NULL'
@@ -660,33 +1076,15 @@ begin
         v_slot - interval '1439 minutes'
     );
 
-    -- Bulk mode. procrastinate_jobs has three per-row plpgsql triggers on INSERT (two
-    -- pg_notify calls and one procrastinate_events row per job); at 00:00 with 100,000
-    -- traders they cost ~3.5 s of a 5 s budget (bench/bench_scheduler.py). With
-    -- session_replication_role = replica for this one statement they do not fire, and the
-    -- statement writes their effects itself, set-based: the same 'deferred' event per job,
-    -- and one NOTIFY per queue instead of one per job (a worker only needs to wake up;
-    -- 100,000 notifications per minute would just flood its listener).
-    -- tests/integration/test_scheduler.py pins the list of triggers this stands in for.
-    -- Roles that may not set it (a managed Postgres without the privilege) keep the
-    -- triggers: same result, slower.
-    if v_replication_role = 'origin' then
-        begin
-            perform set_config('session_replication_role', 'replica', true);
-            v_bulk := true;
-        exception when insufficient_privilege then
-            v_bulk := false;
-        end;
-    end if;
-
+    -- The jobs are written by backend.enqueue_trader_runs(..., bulk => true): one call
+    -- for every trader enqueued, which bypasses procrastinate's per-row INSERT triggers
+    -- and writes their effects set-based (at 00:00 with 100,000 traders the triggers cost
+    -- ~3.5 s of a 5 s budget, bench/bench_scheduler.py).
+    -- tests/integration/test_scheduler.py pins the list of triggers it stands in for.
     with due as (
         -- Latest slot of each interval at or before v_slot: step back by the minutes
         -- elapsed since the interval's last UTC boundary (epoch minutes mod its length).
-        select
-            x.name,
-            x.due_slot,
-            -- The job's "slot" argument, formatted once per interval, not once per job.
-            to_char(x.due_slot at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"') as slot_text
+        select x.name, x.due_slot
         from (
             select
                 i.name,
@@ -701,16 +1099,15 @@ begin
         -- procrastinate_jobs_queueing_lock_idx_v1 (queueing_lock) WHERE status = 'todo'.
         select j.queueing_lock
         from procrastinate.procrastinate_jobs j
-        where j.status = 'todo' and j.queueing_lock like 'trader:%'
+        where j.status = 'todo'
     ),
     candidate as (
         select
             t.id,
-            'trader:' || t.id::text as lock_key,
             t.user_id,
             t.created_at,
             d.name as iv,
-            d.slot_text,
+            d.due_slot,
             tr.queue_priority,
             tr.max_executions_per_hour as cap,
             w.queueing_lock is not null as backlog
@@ -721,15 +1118,19 @@ begin
             and d.due_slot >= v_window_start
         left join public.user_tiers ut on ut.user_id = t.user_id
         join public.tiers tr on tr.name = coalesce(ut.tier, 'free')
-        left join waiting w on w.queueing_lock = 'trader:' || t.id::text
+        left join waiting w on w.queueing_lock = backend.trader_lock(t.id)
+        -- Only traders the backend runs: shadow or server (docs/rollout.md).
+        join public.trader_modes m on m.trader_id = t.id and m.mode <> 'browser'
         where t.enabled
+            -- Flagged filters (bad code, timeframes) wait until the user fixes them.
+            and t.schedule_problem is null
             -- The browser runs only traders whose code is not blank.
             and (t.filter ->> 'code') ~ '\S'
     ),
     decided as (
         -- Uncapped owners (elite) or a waiting job: no ranking needed.
         select
-            c.id, c.lock_key, c.user_id, c.iv, c.slot_text, c.queue_priority,
+            c.id, c.user_id, c.iv, c.due_slot, c.queue_priority,
             case when c.backlog then 'skipped_backlog' else 'enqueued' end as outcome
         from candidate c
         where c.cap is null or c.backlog
@@ -737,7 +1138,7 @@ begin
         -- Capped owners: their oldest traders get what is left of this hour's budget.
         -- (A separate branch so only these rows are sorted for row_number().)
         select
-            c.id, c.lock_key, c.user_id, c.iv, c.slot_text, c.queue_priority,
+            c.id, c.user_id, c.iv, c.due_slot, c.queue_priority,
             case
                 when row_number() over (partition by c.user_id order by c.created_at, c.id)
                     <= c.cap - coalesce(h.enqueued, 0) then 'enqueued'
@@ -749,30 +1150,22 @@ begin
         where c.cap is not null and not c.backlog
     ),
     inserted as (
-        insert into procrastinate.procrastinate_jobs
-            (queue_name, task_name, priority, lock, queueing_lock, args, status, scheduled_at)
-        select
-            'traders.' || d.iv,
-            'run_trader',
-            d.queue_priority,
-            d.lock_key,
-            d.lock_key,
-            jsonb_build_object('trader_id', d.id, 'slot', d.slot_text),
-            'todo',
-            null
-        from decided d
-        where d.outcome = 'enqueued'
+        select e.job_id as id, e.queue_name, e.trader_id
+        from (
+            select
+                array_agg(d.id) as ids,
+                array_agg(d.iv) as ivs,
+                array_agg(d.due_slot) as slots,
+                array_agg(d.queue_priority) as priorities
+            from decided d
+            where d.outcome = 'enqueued'
+        ) a
         -- A job that appeared since `waiting` was read (an immediate first run committed
-        -- meanwhile) makes this row a backlog skip instead of failing the batch.
-        on conflict (queueing_lock) where status = 'todo' do nothing
-        returning id, queue_name, (args ->> 'trader_id')::uuid as trader_id
-    ),
-    events as (
-        -- What procrastinate_trigger_status_events_insert_v1 writes, when bypassed.
-        insert into procrastinate.procrastinate_events (job_id, type)
-        select i.id, 'deferred'
-        from inserted i
-        where v_bulk
+        -- meanwhile) returns no row here: a backlog skip instead of a failed batch.
+        cross join lateral backend.enqueue_trader_runs(
+            a.ids, a.ivs, a.slots, a.priorities, scheduled_at => null, bulk => true
+        ) e
+        where a.ids is not null
     ),
     final as (
         select
@@ -800,39 +1193,14 @@ begin
             set enqueued = h.enqueued + excluded.enqueued,
                 skipped_hourly_cap = h.skipped_hourly_cap + excluded.skipped_hourly_cap
     )
-    select
-        (select coalesce(jsonb_agg(jsonb_build_object(
-                'refresh_interval', g.iv, 'outcome', g.outcome, 'trader_count', g.n)), '[]')
-         from (
-            select f.iv, f.outcome, count(*)::integer as n
-            from final f
-            group by f.iv, f.outcome
-         ) g),
-        (select coalesce(jsonb_object_agg(q.queue_name, q.last_id), '{}')
-         from (
-            select i.queue_name, max(i.id) as last_id
-            from inserted i
-            group by i.queue_name
-         ) q)
-    into v_counts, v_queues;
-
-    if v_bulk then
-        perform set_config('session_replication_role', v_replication_role, true);
-        -- What procrastinate_notify_queue_job_inserted_v1 sends, once per queue.
-        for v_queue in select jsonb_object_keys(v_queues) loop
-            perform pg_notify(
-                'procrastinate_queue_v1#' || v_queue,
-                json_build_object('type', 'job_inserted', 'job_id', (v_queues ->> v_queue)::bigint)::text
-            );
-        end loop;
-        if v_queues <> '{}' then
-            perform pg_notify(
-                'procrastinate_any_queue_v1',
-                json_build_object('type', 'job_inserted',
-                                  'job_id', (select max(value::bigint) from jsonb_each_text(v_queues)))::text
-            );
-        end if;
-    end if;
+    select coalesce(jsonb_agg(jsonb_build_object(
+            'refresh_interval', g.iv, 'outcome', g.outcome, 'trader_count', g.n)), '[]')
+    from (
+        select f.iv, f.outcome, count(*)::integer as n
+        from final f
+        group by f.iv, f.outcome
+    ) g
+    into v_counts;
 
     -- Enabled traders the scheduler cannot schedule: counted on every tick so the
     -- problem stays visible (served by traders_schedule_problem_idx).
@@ -964,6 +1332,53 @@ COMMENT ON FUNCTION backend.trader_context(p_trader_id uuid) IS 'One row for the
 
 
 --
+-- Name: trader_lock(uuid); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.trader_lock(trader_id uuid) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN ('trader:'::text || (trader_id)::text);
+
+
+--
+-- Name: FUNCTION trader_lock(trader_id uuid); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.trader_lock(trader_id uuid) IS 'Lock and queueing lock of a trader''s jobs: ''trader:<uuid>''.';
+
+
+--
+-- Name: trader_queue(text); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.trader_queue(refresh_interval text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN ('traders.'::text || refresh_interval);
+
+
+--
+-- Name: FUNCTION trader_queue(refresh_interval text); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.trader_queue(refresh_interval text) IS 'Queue of the jobs of traders with this refresh interval: ''traders.<interval>''.';
+
+
+--
+-- Name: traders_assign_mode(); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.traders_assign_mode() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform backend.refresh_trader_modes(array(select n.id from new_rows n));
+    return null;
+end
+$$;
+
+
+--
 -- Name: traders_before_update(); Type: FUNCTION; Schema: backend; Owner: -
 --
 
@@ -1050,7 +1465,7 @@ declare
     v_slot timestamptz := date_trunc('minute', now(), 'UTC');
     v_scheduled_at timestamptz := null;
     v_hour constant timestamptz := date_trunc('hour', now(), 'UTC');
-    v_lock constant text := 'trader:' || new.id::text;
+    v_lock constant text := backend.trader_lock(new.id);
     v_cap integer;
     v_reserved boolean := false;
     v_job_id bigint;
@@ -1066,6 +1481,17 @@ begin
     -- Updates: only enabling, or a change of the code itself, triggers a run.
     if tg_op = 'UPDATE' and old.enabled
         and (old.filter ->> 'code') is not distinct from (new.filter ->> 'code') then
+        return null;
+    end if;
+
+    -- Only traders the backend runs (shadow or server). A new trader's mode row is
+    -- written here: row triggers fire before traders_assign_mode (per statement).
+    if tg_op = 'INSERT' then
+        perform backend.refresh_trader_modes(array[new.id]);
+    end if;
+    if not exists (
+        select from public.trader_modes m where m.trader_id = new.id and m.mode <> 'browser'
+    ) then
         return null;
     end if;
 
@@ -1115,23 +1541,14 @@ begin
         end if;
     end if;
 
-    insert into procrastinate.procrastinate_jobs
-        (queue_name, task_name, priority, lock, queueing_lock, args, status, scheduled_at)
-    values (
-        'traders.' || coalesce(nullif(new.filter ->> 'refreshInterval', ''), '1m'),
-        'run_trader',
-        100,
-        v_lock,
-        v_lock,
-        jsonb_build_object(
-            'trader_id', new.id,
-            'slot', to_char(v_slot at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
-        ),
-        'todo',
-        v_scheduled_at
-    )
-    on conflict (queueing_lock) where status = 'todo' do nothing
-    returning id into v_job_id;
+    select e.job_id into v_job_id
+    from backend.enqueue_trader_runs(
+        array[new.id],
+        array[coalesce(nullif(new.filter ->> 'refreshInterval', ''), '1m')],
+        array[v_slot],
+        array[100],
+        scheduled_at => v_scheduled_at
+    ) e;
 
     if v_job_id is null then
         -- A job appeared concurrently (the tick): give the reservation back.
@@ -1205,6 +1622,24 @@ $$;
 --
 
 COMMENT ON FUNCTION backend.user_tiers_apply_downgrade() IS 'AFTER INSERT/UPDATE OF tier/DELETE on public.user_tiers: applies the new tier''s max_enabled_traders (see backend.apply_tier_to_traders).';
+
+
+--
+-- Name: user_tiers_refresh_modes(); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.user_tiers_refresh_modes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform backend.refresh_trader_modes(array(
+        select t.id from public.traders t
+        where t.user_id in (select n.user_id from new_rows n)
+    ));
+    return null;
+end
+$$;
 
 
 --
@@ -1860,6 +2295,118 @@ ALTER TABLE backend.market_data_events ALTER COLUMN id ADD GENERATED ALWAYS AS I
 
 
 --
+-- Name: rollout_log; Type: TABLE; Schema: backend; Owner: -
+--
+
+CREATE TABLE backend.rollout_log (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    kind text NOT NULL,
+    subject text,
+    detail text NOT NULL,
+    CONSTRAINT rollout_log_kind_check CHECK ((kind = ANY (ARRAY['rule'::text, 'override'::text, 'settings'::text, 'health'::text])))
+);
+
+
+--
+-- Name: TABLE rollout_log; Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON TABLE backend.rollout_log IS 'Audit log of rollout changes and health transitions (why modes changed).';
+
+
+--
+-- Name: rollout_log_id_seq; Type: SEQUENCE; Schema: backend; Owner: -
+--
+
+ALTER TABLE backend.rollout_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME backend.rollout_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: rollout_overrides; Type: TABLE; Schema: backend; Owner: -
+--
+
+CREATE TABLE backend.rollout_overrides (
+    user_id uuid NOT NULL,
+    mode text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT rollout_overrides_mode_check CHECK ((mode = ANY (ARRAY['browser'::text, 'shadow'::text, 'server'::text])))
+);
+
+
+--
+-- Name: TABLE rollout_overrides; Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON TABLE backend.rollout_overrides IS 'Per-user execution mode; wins over tier rules.';
+
+
+--
+-- Name: rollout_rules; Type: TABLE; Schema: backend; Owner: -
+--
+
+CREATE TABLE backend.rollout_rules (
+    tier text NOT NULL,
+    shadow_percent numeric(5,2) DEFAULT 0 NOT NULL,
+    server_percent numeric(5,2) DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT rollout_rules_server_percent_check CHECK (((server_percent >= (0)::numeric) AND (server_percent <= (100)::numeric))),
+    CONSTRAINT rollout_rules_shadow_percent_check CHECK (((shadow_percent >= (0)::numeric) AND (shadow_percent <= (100)::numeric)))
+);
+
+
+--
+-- Name: TABLE rollout_rules; Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON TABLE backend.rollout_rules IS 'Per tier: percent of users in server mode, and in shadow-or-server mode (stable hash).';
+
+
+--
+-- Name: rollout_settings; Type: TABLE; Schema: backend; Owner: -
+--
+
+CREATE TABLE backend.rollout_settings (
+    id boolean DEFAULT true NOT NULL,
+    default_mode text DEFAULT 'browser'::text NOT NULL,
+    fallback_enabled boolean DEFAULT true NOT NULL,
+    tick_missing_after_s integer DEFAULT 180 NOT NULL,
+    lag_p99_threshold_s integer DEFAULT 120 NOT NULL,
+    worker_alive_s integer DEFAULT 60 NOT NULL,
+    hold_s integer DEFAULT 300 NOT NULL,
+    parity_threshold double precision DEFAULT 0.99 NOT NULL,
+    parity_min_sample integer DEFAULT 100 NOT NULL,
+    report_max_symbols integer DEFAULT 1000 NOT NULL,
+    report_max_per_minute integer DEFAULT 6 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT rollout_settings_default_mode_check CHECK ((default_mode = ANY (ARRAY['browser'::text, 'shadow'::text, 'server'::text]))),
+    CONSTRAINT rollout_settings_hold_s_check CHECK ((hold_s >= 0)),
+    CONSTRAINT rollout_settings_id_check CHECK (id),
+    CONSTRAINT rollout_settings_lag_p99_threshold_s_check CHECK ((lag_p99_threshold_s > 0)),
+    CONSTRAINT rollout_settings_parity_min_sample_check CHECK ((parity_min_sample > 0)),
+    CONSTRAINT rollout_settings_parity_threshold_check CHECK (((parity_threshold >= (0)::double precision) AND (parity_threshold <= (1)::double precision))),
+    CONSTRAINT rollout_settings_report_max_per_minute_check CHECK ((report_max_per_minute > 0)),
+    CONSTRAINT rollout_settings_report_max_symbols_check CHECK ((report_max_symbols > 0)),
+    CONSTRAINT rollout_settings_tick_missing_after_s_check CHECK ((tick_missing_after_s >= 60)),
+    CONSTRAINT rollout_settings_worker_alive_s_check CHECK ((worker_alive_s > 0))
+);
+
+
+--
+-- Name: TABLE rollout_settings; Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON TABLE backend.rollout_settings IS 'Single row: default execution mode, fallback thresholds, parity and report limits.';
+
+
+--
 -- Name: schedule_intervals; Type: TABLE; Schema: backend; Owner: -
 --
 
@@ -2020,6 +2567,8 @@ CREATE TABLE public.trader_runs (
     data_as_of timestamp with time zone,
     data_age_ms double precision,
     worker text,
+    shadow boolean DEFAULT false NOT NULL,
+    matched_symbols text[],
     CONSTRAINT trader_runs_status_check CHECK ((status = ANY (ARRAY['ok'::text, 'error'::text])))
 );
 
@@ -2029,6 +2578,20 @@ CREATE TABLE public.trader_runs (
 --
 
 COMMENT ON TABLE public.trader_runs IS 'One row per (trader, slot) evaluated. status=error: the filter failed (see error_*).';
+
+
+--
+-- Name: COLUMN trader_runs.shadow; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.trader_runs.shadow IS 'Run of a trader in shadow mode: stored for comparison, never shown to its user.';
+
+
+--
+-- Name: COLUMN trader_runs.matched_symbols; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.trader_runs.matched_symbols IS 'Every symbol that matched (shadow runs only; parity with the browser''s reports).';
 
 
 --
@@ -2274,7 +2837,7 @@ CREATE VIEW ops.snapshot_freshness AS
                 CASE
                     WHEN (j.refreshed_at IS NULL) THEN 'never published'::text
                     WHEN ((j."interval" = 'ticker'::text) AND (j.refreshed_at < (now() - '00:03:00'::interval))) THEN format('tickers not refreshed for %s s'::text, round(EXTRACT(epoch FROM (now() - j.refreshed_at))))
-                    WHEN ((j."interval" <> 'ticker'::text) AND ((j.closed_through IS NULL) OR (j.closed_through < j.expected)) AND ((now() - j.expected) > '00:02:00'::interval)) THEN format('candle closed at %s not loaded after %s s'::text, to_char((j.expected AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI "UTC"'::text), round(EXTRACT(epoch FROM (now() - j.expected))))
+                    WHEN ((j."interval" <> 'ticker'::text) AND ((j.closed_through IS NULL) OR ((now() - (j.closed_through + make_interval(mins => j.sort_key))) > '00:02:00'::interval))) THEN format('candle closed at %s not loaded after %s s'::text, to_char((COALESCE((j.closed_through + make_interval(mins => j.sort_key)), j.expected) AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD HH24:MI "UTC"'::text), round(EXTRACT(epoch FROM (now() - COALESCE((j.closed_through + make_interval(mins => j.sort_key)), j.expected)))))
                     ELSE NULL::text
                 END AS stale_reason
            FROM joined j
@@ -2339,10 +2902,10 @@ COMMENT ON VIEW ops.stalled_jobs IS 'Doing jobs whose worker is gone or silent f
 
 
 --
--- Name: alerts; Type: VIEW; Schema: ops; Owner: -
+-- Name: alerts_core; Type: VIEW; Schema: ops; Owner: -
 --
 
-CREATE VIEW ops.alerts AS
+CREATE VIEW ops.alerts_core AS
  SELECT 'failure_rate'::text AS alert,
     'critical'::text AS severity,
     f."interval" AS subject,
@@ -2437,10 +3000,181 @@ UNION ALL
 
 
 --
+-- Name: VIEW alerts_core; Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON VIEW ops.alerts_core IS 'Conditions needing an operator now (empty = healthy): alert, severity, subject, value, threshold, detail. See the migration header or docs/operations.md for each alert.';
+
+
+--
+-- Name: browser_runs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.browser_runs (
+    id bigint NOT NULL,
+    trader_id uuid NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    ran_at timestamp with time zone NOT NULL,
+    candle_open_time timestamp with time zone NOT NULL,
+    matched_symbols text[] NOT NULL,
+    reported_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: TABLE browser_runs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.browser_runs IS 'Browser-side runs reported by the frontend for parity monitoring (own traders only).';
+
+
+--
+-- Name: user_tiers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.user_tiers (
+    user_id uuid NOT NULL,
+    tier text DEFAULT 'free'::text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: TABLE user_tiers; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.user_tiers IS 'Each user''s tier; users without a row are on free. Written only by the backend/admins.';
+
+
+--
+-- Name: parity_pairs; Type: VIEW; Schema: ops; Owner: -
+--
+
+CREATE VIEW ops.parity_pairs AS
+ SELECT b.id AS report_id,
+    b.trader_id,
+    b.user_id,
+    COALESCE(ut.tier, 'free'::text) AS tier,
+    r."interval",
+    b.candle_open_time,
+    r.slot,
+    r.id AS run_id,
+    b.ran_at AS browser_ran_at,
+    b.matched_symbols AS browser_symbols,
+    r.matched_symbols AS server_symbols,
+    ARRAY( SELECT unnest(b.matched_symbols) AS unnest
+        EXCEPT
+         SELECT unnest(r.matched_symbols) AS unnest
+  ORDER BY 1) AS only_browser,
+    ARRAY( SELECT unnest(r.matched_symbols) AS unnest
+        EXCEPT
+         SELECT unnest(b.matched_symbols) AS unnest
+  ORDER BY 1) AS only_server,
+    ((NOT (EXISTS ( SELECT unnest(b.matched_symbols) AS unnest
+        EXCEPT
+         SELECT unnest(r.matched_symbols) AS unnest))) AND (NOT (EXISTS ( SELECT unnest(r.matched_symbols) AS unnest
+        EXCEPT
+         SELECT unnest(b.matched_symbols) AS unnest)))) AS agree
+   FROM ((public.browser_runs b
+     JOIN public.trader_runs r ON (((r.trader_id = b.trader_id) AND (r.status = 'ok'::text) AND (r.matched_symbols IS NOT NULL) AND (r.slot = (b.candle_open_time + ( SELECT make_interval(mins => i.minutes) AS make_interval
+           FROM backend.schedule_intervals i
+          WHERE (i.name = r."interval")))))))
+     LEFT JOIN public.user_tiers ut ON ((ut.user_id = b.user_id)));
+
+
+--
+-- Name: VIEW parity_pairs; Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON VIEW ops.parity_pairs IS 'Browser run reports paired with the server (shadow) run on the same closed candle.';
+
+
+--
+-- Name: backend_health; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.backend_health (
+    id boolean DEFAULT true NOT NULL,
+    status text DEFAULT 'healthy'::text NOT NULL,
+    fallback_active boolean DEFAULT false NOT NULL,
+    reasons text[] DEFAULT '{}'::text[] NOT NULL,
+    since timestamp with time zone DEFAULT now() NOT NULL,
+    checked_at timestamp with time zone,
+    passing_since timestamp with time zone,
+    CONSTRAINT backend_health_id_check CHECK (id),
+    CONSTRAINT backend_health_status_check CHECK ((status = ANY (ARRAY['healthy'::text, 'unhealthy'::text, 'recovering'::text])))
+);
+
+
+--
+-- Name: TABLE backend_health; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.backend_health IS 'Single row: backend health. fallback_active = browsers must run their server traders.';
+
+
+--
+-- Name: rollout_alerts; Type: VIEW; Schema: ops; Owner: -
+--
+
+CREATE VIEW ops.rollout_alerts AS
+ SELECT 'backend_fallback'::text AS alert,
+    'critical'::text AS severity,
+    'backend'::text AS subject,
+    (EXTRACT(epoch FROM (now() - h.since)))::double precision AS value,
+    NULL::double precision AS threshold,
+    format('backend %s since %s: %s. Server traders run in the browser until every check passes for %s s; see `traderctl rollout show`'::text, h.status, h.since, array_to_string(h.reasons, '; '::text), s.hold_s) AS detail
+   FROM (public.backend_health h
+     CROSS JOIN backend.rollout_settings s)
+  WHERE h.fallback_active
+UNION ALL
+ SELECT 'parity_below_threshold'::text AS alert,
+    'warning'::text AS severity,
+    p.tier AS subject,
+    (avg((p.agree)::integer))::double precision AS value,
+    s.parity_threshold AS threshold,
+    format('%s of %s paired runs of tier %s agreed with the browser in the last 24 h (%s%%, threshold %s%%); see `traderctl rollout parity --tier %s`'::text, count(*) FILTER (WHERE p.agree), count(*), p.tier, round((avg((p.agree)::integer) * (100)::numeric), 2), round(((s.parity_threshold * (100)::double precision))::numeric, 2), p.tier) AS detail
+   FROM (ops.parity_pairs p
+     CROSS JOIN backend.rollout_settings s)
+  WHERE (p.slot > (now() - '24:00:00'::interval))
+  GROUP BY p.tier, s.parity_threshold, s.parity_min_sample
+ HAVING ((count(*) >= s.parity_min_sample) AND ((avg((p.agree)::integer))::double precision < s.parity_threshold));
+
+
+--
+-- Name: VIEW rollout_alerts; Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON VIEW ops.rollout_alerts IS 'Rollout alerts: backend fallback active; browser/server parity below threshold.';
+
+
+--
+-- Name: alerts; Type: VIEW; Schema: ops; Owner: -
+--
+
+CREATE VIEW ops.alerts AS
+ SELECT alerts_core.alert,
+    alerts_core.severity,
+    alerts_core.subject,
+    alerts_core.value,
+    alerts_core.threshold,
+    alerts_core.detail
+   FROM ops.alerts_core
+UNION ALL
+ SELECT rollout_alerts.alert,
+    rollout_alerts.severity,
+    rollout_alerts.subject,
+    rollout_alerts.value,
+    rollout_alerts.threshold,
+    rollout_alerts.detail
+   FROM ops.rollout_alerts;
+
+
+--
 -- Name: VIEW alerts; Type: COMMENT; Schema: ops; Owner: -
 --
 
-COMMENT ON VIEW ops.alerts IS 'Conditions needing an operator now (empty = healthy): alert, severity, subject, value, threshold, detail. See the migration header or docs/operations.md for each alert.';
+COMMENT ON VIEW ops.alerts IS 'One row per condition that needs an operator now (ops.alerts_core + ops.rollout_alerts).';
 
 
 --
@@ -2501,6 +3235,79 @@ COMMENT ON VIEW ops.executions_per_minute IS 'Runs finished per UTC minute over 
 
 
 --
+-- Name: parity_by_tier; Type: VIEW; Schema: ops; Owner: -
+--
+
+CREATE VIEW ops.parity_by_tier AS
+ SELECT p.tier,
+    date_trunc('day'::text, p.slot, 'UTC'::text) AS day,
+    count(*) AS pairs,
+    count(*) FILTER (WHERE p.agree) AS agreeing,
+    (round(avg((p.agree)::integer), 4))::double precision AS agreement,
+    count(DISTINCT p.trader_id) AS traders,
+    count(DISTINCT p.trader_id) FILTER (WHERE (NOT p.agree)) AS traders_differing
+   FROM ops.parity_pairs p
+  GROUP BY p.tier, (date_trunc('day'::text, p.slot, 'UTC'::text));
+
+
+--
+-- Name: VIEW parity_by_tier; Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON VIEW ops.parity_by_tier IS 'Per tier and UTC day: paired runs, agreement and how many traders differed.';
+
+
+--
+-- Name: parity_by_trader; Type: VIEW; Schema: ops; Owner: -
+--
+
+CREATE VIEW ops.parity_by_trader AS
+ WITH pairs AS (
+         SELECT p_1.report_id,
+            p_1.trader_id,
+            p_1.user_id,
+            p_1.tier,
+            p_1."interval",
+            p_1.candle_open_time,
+            p_1.slot,
+            p_1.run_id,
+            p_1.browser_ran_at,
+            p_1.browser_symbols,
+            p_1.server_symbols,
+            p_1.only_browser,
+            p_1.only_server,
+            p_1.agree,
+            date_trunc('day'::text, p_1.slot, 'UTC'::text) AS day
+           FROM ops.parity_pairs p_1
+        ), differing AS (
+         SELECT d_1.trader_id,
+            d_1.day,
+            array_agg(DISTINCT s.symbol ORDER BY s.symbol) AS symbols
+           FROM pairs d_1,
+            LATERAL unnest((d_1.only_browser || d_1.only_server)) s(symbol)
+          GROUP BY d_1.trader_id, d_1.day
+        )
+ SELECT p.trader_id,
+    p.user_id,
+    p.tier,
+    p.day,
+    count(*) AS pairs,
+    count(*) FILTER (WHERE p.agree) AS agreeing,
+    (round(avg((p.agree)::integer), 4))::double precision AS agreement,
+    COALESCE(d.symbols, '{}'::text[]) AS differing_symbols
+   FROM (pairs p
+     LEFT JOIN differing d ON (((d.trader_id = p.trader_id) AND (d.day = p.day))))
+  GROUP BY p.trader_id, p.user_id, p.tier, p.day, d.symbols;
+
+
+--
+-- Name: VIEW parity_by_trader; Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON VIEW ops.parity_by_trader IS 'Per trader and UTC day: paired runs, agreeing runs, agreement and the differing symbols.';
+
+
+--
 -- Name: signals; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2516,7 +3323,8 @@ CREATE TABLE public.signals (
     change_percent numeric,
     quote_volume numeric,
     data_as_of timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    shadow boolean DEFAULT false NOT NULL
 );
 
 
@@ -2525,6 +3333,13 @@ CREATE TABLE public.signals (
 --
 
 COMMENT ON TABLE public.signals IS 'Edge-triggered matches: symbol matched on this run and not on the trader''s previous run.';
+
+
+--
+-- Name: COLUMN signals.shadow; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.signals.shadow IS 'Signal of a shadow run: stored, never shown to its user (RLS).';
 
 
 --
@@ -2742,6 +3557,20 @@ ALTER TABLE procrastinate.procrastinate_workers ALTER COLUMN id ADD GENERATED AL
 
 
 --
+-- Name: browser_runs_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.browser_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.browser_runs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: market_klines; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2817,7 +3646,8 @@ CREATE TABLE public.trader_matches (
     user_id uuid NOT NULL,
     symbols text[] DEFAULT '{}'::text[] NOT NULL,
     slot timestamp with time zone NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    shadow boolean DEFAULT false NOT NULL
 );
 
 
@@ -2826,6 +3656,38 @@ CREATE TABLE public.trader_matches (
 --
 
 COMMENT ON TABLE public.trader_matches IS 'Symbols that matched on each trader''s latest successful run: the edge-trigger state.';
+
+
+--
+-- Name: COLUMN trader_matches.shadow; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.trader_matches.shadow IS 'Match state last written by a shadow run: hidden from the user (RLS).';
+
+
+--
+-- Name: trader_modes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.trader_modes (
+    trader_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    mode text NOT NULL,
+    configured_mode text NOT NULL,
+    source text NOT NULL,
+    reason text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT trader_modes_configured_mode_check CHECK ((configured_mode = ANY (ARRAY['browser'::text, 'shadow'::text, 'server'::text]))),
+    CONSTRAINT trader_modes_mode_check CHECK ((mode = ANY (ARRAY['browser'::text, 'shadow'::text, 'server'::text]))),
+    CONSTRAINT trader_modes_source_check CHECK ((source = ANY (ARRAY['default'::text, 'rule'::text, 'override'::text, 'fallback'::text])))
+);
+
+
+--
+-- Name: TABLE trader_modes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.trader_modes IS 'Effective execution mode of each trader and why; browser = the browser must run it.';
 
 
 --
@@ -2840,24 +3702,6 @@ ALTER TABLE public.trader_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
     NO MAXVALUE
     CACHE 1
 );
-
-
---
--- Name: user_tiers; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.user_tiers (
-    user_id uuid NOT NULL,
-    tier text DEFAULT 'free'::text NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
-
---
--- Name: TABLE user_tiers; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.user_tiers IS 'Each user''s tier; users without a row are on free. Written only by the backend/admins.';
 
 
 --
@@ -2914,6 +3758,38 @@ ALTER TABLE ONLY auth.users
 
 ALTER TABLE ONLY backend.market_data_events
     ADD CONSTRAINT market_data_events_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: rollout_log rollout_log_pkey; Type: CONSTRAINT; Schema: backend; Owner: -
+--
+
+ALTER TABLE ONLY backend.rollout_log
+    ADD CONSTRAINT rollout_log_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: rollout_overrides rollout_overrides_pkey; Type: CONSTRAINT; Schema: backend; Owner: -
+--
+
+ALTER TABLE ONLY backend.rollout_overrides
+    ADD CONSTRAINT rollout_overrides_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: rollout_rules rollout_rules_pkey; Type: CONSTRAINT; Schema: backend; Owner: -
+--
+
+ALTER TABLE ONLY backend.rollout_rules
+    ADD CONSTRAINT rollout_rules_pkey PRIMARY KEY (tier);
+
+
+--
+-- Name: rollout_settings rollout_settings_pkey; Type: CONSTRAINT; Schema: backend; Owner: -
+--
+
+ALTER TABLE ONLY backend.rollout_settings
+    ADD CONSTRAINT rollout_settings_pkey PRIMARY KEY (id);
 
 
 --
@@ -2997,6 +3873,22 @@ ALTER TABLE ONLY procrastinate.procrastinate_workers
 
 
 --
+-- Name: backend_health backend_health_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.backend_health
+    ADD CONSTRAINT backend_health_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: browser_runs browser_runs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.browser_runs
+    ADD CONSTRAINT browser_runs_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: market_klines market_klines_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3053,6 +3945,14 @@ ALTER TABLE ONLY public.trader_matches
 
 
 --
+-- Name: trader_modes trader_modes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.trader_modes
+    ADD CONSTRAINT trader_modes_pkey PRIMARY KEY (trader_id);
+
+
+--
 -- Name: trader_runs trader_runs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3104,6 +4004,13 @@ CREATE INDEX market_data_events_at_idx ON backend.market_data_events USING btree
 --
 
 CREATE INDEX market_data_events_kind_at_idx ON backend.market_data_events USING btree (kind, at DESC) WHERE (severity <> 'info'::text);
+
+
+--
+-- Name: rollout_log_at_idx; Type: INDEX; Schema: backend; Owner: -
+--
+
+CREATE INDEX rollout_log_at_idx ON backend.rollout_log USING btree (at);
 
 
 --
@@ -3191,6 +4098,34 @@ CREATE INDEX procrastinate_periodic_defers_job_id_fkey_v1 ON procrastinate.procr
 
 
 --
+-- Name: browser_runs_reported_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX browser_runs_reported_at_idx ON public.browser_runs USING btree (reported_at);
+
+
+--
+-- Name: browser_runs_trader_candle_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX browser_runs_trader_candle_idx ON public.browser_runs USING btree (trader_id, candle_open_time);
+
+
+--
+-- Name: browser_runs_trader_reported_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX browser_runs_trader_reported_idx ON public.browser_runs USING btree (trader_id, reported_at);
+
+
+--
+-- Name: browser_runs_user_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX browser_runs_user_id_idx ON public.browser_runs USING btree (user_id);
+
+
+--
 -- Name: market_tickers_rank_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3226,6 +4161,13 @@ CREATE INDEX trader_matches_user_id_idx ON public.trader_matches USING btree (us
 
 
 --
+-- Name: trader_modes_user_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX trader_modes_user_id_idx ON public.trader_modes USING btree (user_id);
+
+
+--
 -- Name: trader_runs_finished_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3258,6 +4200,27 @@ CREATE INDEX traders_user_id_enabled_idx ON public.traders USING btree (user_id,
 --
 
 CREATE INDEX traders_user_id_idx ON public.traders USING btree (user_id);
+
+
+--
+-- Name: rollout_overrides rollout_overrides_changed; Type: TRIGGER; Schema: backend; Owner: -
+--
+
+CREATE TRIGGER rollout_overrides_changed AFTER INSERT OR DELETE OR UPDATE ON backend.rollout_overrides FOR EACH STATEMENT EXECUTE FUNCTION backend.rollout_data_changed();
+
+
+--
+-- Name: rollout_rules rollout_rules_changed; Type: TRIGGER; Schema: backend; Owner: -
+--
+
+CREATE TRIGGER rollout_rules_changed AFTER INSERT OR DELETE OR UPDATE ON backend.rollout_rules FOR EACH STATEMENT EXECUTE FUNCTION backend.rollout_data_changed();
+
+
+--
+-- Name: rollout_settings rollout_settings_changed; Type: TRIGGER; Schema: backend; Owner: -
+--
+
+CREATE TRIGGER rollout_settings_changed AFTER UPDATE OF default_mode, fallback_enabled ON backend.rollout_settings FOR EACH STATEMENT EXECUTE FUNCTION backend.rollout_data_changed();
 
 
 --
@@ -3310,6 +4273,20 @@ CREATE TRIGGER procrastinate_trigger_status_events_update_v1 AFTER UPDATE OF sta
 
 
 --
+-- Name: browser_runs browser_runs_check_limits; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER browser_runs_check_limits BEFORE INSERT ON public.browser_runs FOR EACH ROW EXECUTE FUNCTION backend.browser_runs_check_limits();
+
+
+--
+-- Name: traders traders_assign_mode; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER traders_assign_mode AFTER INSERT ON public.traders REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION backend.traders_assign_mode();
+
+
+--
 -- Name: traders traders_before_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -3345,6 +4322,36 @@ CREATE TRIGGER user_tiers_apply_downgrade AFTER INSERT OR DELETE OR UPDATE OF ti
 
 
 --
+-- Name: user_tiers user_tiers_refresh_modes_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER user_tiers_refresh_modes_insert AFTER INSERT ON public.user_tiers REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION backend.user_tiers_refresh_modes();
+
+
+--
+-- Name: user_tiers user_tiers_refresh_modes_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER user_tiers_refresh_modes_update AFTER UPDATE ON public.user_tiers REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION backend.user_tiers_refresh_modes();
+
+
+--
+-- Name: rollout_overrides rollout_overrides_user_id_fkey; Type: FK CONSTRAINT; Schema: backend; Owner: -
+--
+
+ALTER TABLE ONLY backend.rollout_overrides
+    ADD CONSTRAINT rollout_overrides_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: rollout_rules rollout_rules_tier_fkey; Type: FK CONSTRAINT; Schema: backend; Owner: -
+--
+
+ALTER TABLE ONLY backend.rollout_rules
+    ADD CONSTRAINT rollout_rules_tier_fkey FOREIGN KEY (tier) REFERENCES public.tiers(name) ON DELETE CASCADE;
+
+
+--
 -- Name: procrastinate_events procrastinate_events_job_id_fkey; Type: FK CONSTRAINT; Schema: procrastinate; Owner: -
 --
 
@@ -3369,6 +4376,14 @@ ALTER TABLE ONLY procrastinate.procrastinate_periodic_defers
 
 
 --
+-- Name: browser_runs browser_runs_trader_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.browser_runs
+    ADD CONSTRAINT browser_runs_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.traders(id) ON DELETE CASCADE;
+
+
+--
 -- Name: signals signals_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3390,6 +4405,14 @@ ALTER TABLE ONLY public.signals
 
 ALTER TABLE ONLY public.trader_matches
     ADD CONSTRAINT trader_matches_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.traders(id) ON DELETE CASCADE;
+
+
+--
+-- Name: trader_modes trader_modes_trader_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.trader_modes
+    ADD CONSTRAINT trader_modes_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.traders(id) ON DELETE CASCADE;
 
 
 --
@@ -3455,6 +4478,18 @@ ALTER TABLE backend.scheduler_ticks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE backend.user_hourly_executions ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: backend_health; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.backend_health ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: browser_runs; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.browser_runs ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: market_klines market data is readable by signed-in users; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -3500,6 +4535,13 @@ ALTER TABLE public.market_tickers ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.signals ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: backend_health signed-in users read the backend health; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "signed-in users read the backend health" ON public.backend_health FOR SELECT TO authenticated USING (true);
+
+
+--
 -- Name: tiers; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -3517,6 +4559,12 @@ CREATE POLICY "tiers are readable by signed-in users" ON public.tiers FOR SELECT
 --
 
 ALTER TABLE public.trader_matches ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: trader_modes; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.trader_modes ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: trader_runs; Type: ROW SECURITY; Schema: public; Owner: -
@@ -3544,6 +4592,13 @@ CREATE POLICY "users create their own traders" ON public.traders FOR INSERT TO a
 
 
 --
+-- Name: browser_runs users delete their own browser runs; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "users delete their own browser runs" ON public.browser_runs FOR DELETE TO authenticated USING ((( SELECT auth.uid() AS uid) = user_id));
+
+
+--
 -- Name: traders users delete their own traders; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -3551,24 +4606,31 @@ CREATE POLICY "users delete their own traders" ON public.traders FOR DELETE TO a
 
 
 --
+-- Name: browser_runs users read their own browser runs; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "users read their own browser runs" ON public.browser_runs FOR SELECT TO authenticated USING ((( SELECT auth.uid() AS uid) = user_id));
+
+
+--
 -- Name: trader_matches users read their own match state; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY "users read their own match state" ON public.trader_matches FOR SELECT TO authenticated USING ((( SELECT auth.uid() AS uid) = user_id));
+CREATE POLICY "users read their own match state" ON public.trader_matches FOR SELECT TO authenticated USING (((( SELECT auth.uid() AS uid) = user_id) AND (NOT shadow)));
 
 
 --
 -- Name: trader_runs users read their own runs; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY "users read their own runs" ON public.trader_runs FOR SELECT TO authenticated USING ((( SELECT auth.uid() AS uid) = user_id));
+CREATE POLICY "users read their own runs" ON public.trader_runs FOR SELECT TO authenticated USING (((( SELECT auth.uid() AS uid) = user_id) AND (NOT shadow)));
 
 
 --
 -- Name: signals users read their own signals; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY "users read their own signals" ON public.signals FOR SELECT TO authenticated USING ((( SELECT auth.uid() AS uid) = user_id));
+CREATE POLICY "users read their own signals" ON public.signals FOR SELECT TO authenticated USING (((( SELECT auth.uid() AS uid) = user_id) AND (NOT shadow)));
 
 
 --
@@ -3586,6 +4648,22 @@ CREATE POLICY "users read their own traders" ON public.traders FOR SELECT TO aut
 
 
 --
+-- Name: trader_modes users read their own traders' modes; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "users read their own traders' modes" ON public.trader_modes FOR SELECT TO authenticated USING ((( SELECT auth.uid() AS uid) = user_id));
+
+
+--
+-- Name: browser_runs users report runs of their own traders; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "users report runs of their own traders" ON public.browser_runs FOR INSERT TO authenticated WITH CHECK (((( SELECT auth.uid() AS uid) = user_id) AND (EXISTS ( SELECT
+   FROM public.traders t
+  WHERE ((t.id = browser_runs.trader_id) AND (t.user_id = ( SELECT auth.uid() AS uid)))))));
+
+
+--
 -- Name: traders users update their own traders; Type: POLICY; Schema: public; Owner: -
 --
 
@@ -3600,10 +4678,24 @@ CREATE PUBLICATION supabase_realtime WITH (publish = 'insert, update, delete, tr
 
 
 --
+-- Name: supabase_realtime backend_health; Type: PUBLICATION TABLE; Schema: public; Owner: -
+--
+
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.backend_health;
+
+
+--
 -- Name: supabase_realtime signals; Type: PUBLICATION TABLE; Schema: public; Owner: -
 --
 
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.signals;
+
+
+--
+-- Name: supabase_realtime trader_modes; Type: PUBLICATION TABLE; Schema: public; Owner: -
+--
+
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.trader_modes;
 
 
 --

@@ -1,9 +1,8 @@
-"""Helpers of the trader-worker tests: real rows in the real tables, real worker processes.
+"""Helpers of the trader-worker tests: jobs as real rows, real worker processes.
 
-Market data is written exactly as the market-data worker writes it (tickers, klines as
-JSON text, one market_snapshots row per interval whose version moves on each refresh);
-jobs are plain INSERTs in the scheduler's format. Worker processes are `traderctl worker`
-subprocesses; :class:`WorkerProcs` fails the test if any of them is left running.
+Jobs are plain INSERTs in the scheduler's format. Worker processes are `traderctl worker`
+subprocesses; :class:`WorkerProcs` fails the test if any of them is left running. Users,
+traders and market data come from :mod:`tests.factories`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,13 @@ from typing import Any
 
 import psycopg
 
-from traderctl.worker.intervals import INTERVAL_MS
+from traderctl.worker.queue.contract import (
+    ARG_SLOT,
+    ARG_TRADER_ID,
+    TRADER_TASK,
+    trader_lock,
+    trader_queue,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TRADERCTL = ROOT / ".venv" / "bin" / "traderctl"
@@ -56,42 +61,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, step: float 
         time.sleep(step)
 
 
-# -- users, traders, jobs ---------------------------------------------------------------
-def make_user(conn: psycopg.Connection[Any], tier: str | None = "elite") -> uuid.UUID:
-    user = uuid.uuid4()
-    conn.execute("insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@test"))
-    if tier is not None:
-        conn.execute("insert into public.user_tiers (user_id, tier) values (%s, %s)", (user, tier))
-    return user
-
-
-def make_trader(
-    conn: psycopg.Connection[Any],
-    user: uuid.UUID,
-    code: str,
-    *,
-    interval: str = "1m",
-    required: Sequence[str] | None = None,
-    enabled: bool = True,
-    name: str = "t",
-    first_run: bool = False,
-) -> uuid.UUID:
-    filt: dict[str, Any] = {"code": code, "refreshInterval": interval}
-    if required is not None:
-        filt["requiredTimeframes"] = list(required)
-    with conn.transaction():
-        if not first_run:
-            # The immediate first-run trigger (issue 3) would enqueue a job of its own.
-            conn.execute("set local traderctl.skip_first_run = 'on'")
-        row = conn.execute(
-            "insert into public.traders (user_id, name, enabled, filter) values (%s, %s, %s, %s)"
-            " returning id",
-            (user, name, enabled, json.dumps(filt)),
-        ).fetchone()
-    assert row is not None
-    return row[0]  # type: ignore[no-any-return]
-
-
+# -- jobs ---------------------------------------------------------------------------------
 def slot_text(slot: datetime) -> str:
     return slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
@@ -105,18 +75,20 @@ def enqueue(
     priority: int = 3,
     queueing_lock: bool = True,
 ) -> int:
-    """Insert a run_trader job exactly as backend.schedule_due_traders does."""
-    lock = f"trader:{trader}"
+    """Insert a trader job in the queue contract's format (what backend.enqueue_trader_runs
+    writes), optionally without its queueing lock to allow duplicates."""
+    lock = trader_lock(trader)
     row = conn.execute(
         "insert into procrastinate.procrastinate_jobs"
         " (queue_name, task_name, priority, lock, queueing_lock, args, status)"
-        " values (%s, 'run_trader', %s, %s, %s, %s, 'todo') returning id",
+        " values (%s, %s, %s, %s, %s, %s, 'todo') returning id",
         (
-            f"traders.{interval}",
+            trader_queue(interval),
+            TRADER_TASK,
             priority,
             lock,
             lock if queueing_lock else None,
-            json.dumps({"trader_id": str(trader), "slot": slot_text(slot)}),
+            json.dumps({ARG_TRADER_ID: str(trader), ARG_SLOT: slot_text(slot)}),
         ),
     ).fetchone()
     assert row is not None
@@ -144,120 +116,6 @@ def signals_of(conn: psycopg.Connection[Any], trader: uuid.UUID) -> list[tuple[d
         (trader,),
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
-
-
-# -- market data ---------------------------------------------------------------------------
-def klines(
-    closes: Sequence[float], *, interval: str = "1m", end: datetime, volume: float = 10.0
-) -> list[list[Any]]:
-    """Binance kline arrays whose last element is the live candle opening at ``end``."""
-    size = INTERVAL_MS[interval]
-    end_ms = int(end.timestamp() * 1000)
-    first = end_ms - size * (len(closes) - 1)
-    rows: list[list[Any]] = []
-    prev = closes[0]
-    for i, close in enumerate(closes):
-        open_time = first + i * size
-        high = max(prev, close) * 1.001
-        low = min(prev, close) * 0.999
-        rows.append(
-            [
-                open_time,
-                f"{prev:.8f}",
-                f"{high:.8f}",
-                f"{low:.8f}",
-                f"{close:.8f}",
-                f"{volume:.8f}",
-                open_time + size - 1,
-                f"{volume * close:.8f}",
-                100,
-                f"{volume / 2:.8f}",
-                f"{volume * close / 2:.8f}",
-                "0",
-            ]
-        )
-        prev = close
-    return rows
-
-
-def ticker(symbol: str, price: float, quote_volume: float, change: float = 1.5) -> dict[str, Any]:
-    return {
-        "s": symbol,
-        "c": f"{price:.8f}",
-        "P": f"{change:.3f}",
-        "q": f"{quote_volume:.2f}",
-        "o": f"{price:.8f}",
-        "h": f"{price * 1.01:.8f}",
-        "l": f"{price * 0.99:.8f}",
-        "v": "1000.0",
-    }
-
-
-def publish_market(
-    conn: psycopg.Connection[Any],
-    prices: Mapping[str, float],
-    *,
-    closed_through: datetime,
-    intervals: Sequence[str] = ("1m",),
-    candles: int = 40,
-    stale_symbols: Sequence[str] = (),
-    volumes: Mapping[str, float] | None = None,
-) -> None:
-    """One market-data refresh: every symbol's ticker and klines, and bumped versions.
-
-    Symbols rank by quote volume (default: dict order = rank). The last close of each
-    series is the symbol's price, so filters on the last close see ``prices``.
-    """
-    symbols = list(prices)
-    vols = volumes or {s: 1e9 - i * 1e6 for i, s in enumerate(symbols)}
-    with conn.transaction():
-        conn.execute("delete from public.market_tickers")
-        for rank, sym in enumerate(sorted(symbols, key=lambda s: -vols[s]), start=1):
-            conn.execute(
-                "insert into public.market_tickers (symbol, ticker, quote_volume, rank)"
-                " values (%s, %s, %s, %s)",
-                (sym, json.dumps(ticker(sym, prices[sym], vols[sym])), vols[sym], rank),
-            )
-        conn.execute(
-            "insert into public.market_snapshots as m"
-            " (interval, version, closed_through, refreshed_at, symbols)"
-            " values ('ticker', 1, null, now(), %s)"
-            " on conflict (interval) do update set version = m.version + 1,"
-            " refreshed_at = now(), symbols = excluded.symbols",
-            (len(symbols),),
-        )
-        for iv in intervals:
-            epoch = int(closed_through.timestamp() * 1000)
-            boundary = datetime.fromtimestamp(
-                epoch // INTERVAL_MS[iv] * INTERVAL_MS[iv] / 1000, UTC
-            )
-            for sym in symbols:
-                base = prices[sym]
-                closes = [base * (1 + 0.001 * ((i % 7) - 3)) for i in range(candles - 1)] + [base]
-                conn.execute(
-                    "insert into public.market_klines as k"
-                    " (symbol, interval, klines, closed_through, stale)"
-                    " values (%s, %s, %s, %s, %s)"
-                    " on conflict (symbol, interval) do update set klines = excluded.klines,"
-                    " closed_through = excluded.closed_through, stale = excluded.stale,"
-                    " updated_at = now()",
-                    (
-                        sym,
-                        iv,
-                        json.dumps(klines(closes, interval=iv, end=boundary)),
-                        boundary,
-                        sym in stale_symbols,
-                    ),
-                )
-            conn.execute(
-                "insert into public.market_snapshots as m"
-                " (interval, version, closed_through, refreshed_at, symbols, stale_symbols)"
-                " values (%s, 1, %s, now(), %s, %s)"
-                " on conflict (interval) do update set version = m.version + 1,"
-                " closed_through = excluded.closed_through, refreshed_at = now(),"
-                " symbols = excluded.symbols, stale_symbols = excluded.stale_symbols",
-                (iv, boundary, len(symbols), len(stale_symbols)),
-            )
 
 
 # -- worker subprocesses -----------------------------------------------------------------

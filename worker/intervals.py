@@ -25,7 +25,6 @@ __all__ = [
     "minute_floor",
     "ms_to_datetime",
     "next_minute",
-    "parse_intervals",
 ]
 
 MINUTE_MS = 60_000
@@ -41,17 +40,6 @@ INTERVAL_MS: dict[str, int] = {
     "1d": 1440 * MINUTE_MS,
 }
 INTERVALS: tuple[str, ...] = tuple(INTERVAL_MS)
-
-
-def parse_intervals(names: Iterable[str]) -> tuple[str, ...]:
-    """Known interval names in canonical (shortest-first) order; ValueError on unknown ones."""
-    wanted = {n.strip() for n in names if n.strip()}
-    unknown = sorted(wanted - set(INTERVAL_MS))
-    if unknown:
-        raise ValueError(
-            f"unknown kline interval(s) {', '.join(unknown)}; use some of {' '.join(INTERVALS)}"
-        )
-    return tuple(i for i in INTERVALS if i in wanted)
 
 
 def minute_floor(now_ms: int) -> int:

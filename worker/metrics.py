@@ -1,9 +1,9 @@
-"""Shared Prometheus helpers: the /metrics server and queue depth computed from SQL.
+"""Shared Prometheus helpers: the /metrics server, and queue depth and rollout from SQL.
 
 The processes already define their own metrics: the trader worker in
-:mod:`worker.worker_metrics` (runs, errors, durations, snapshot loads, batches; on
+:mod:`traderctl.worker.runner.metrics` (runs, errors, durations, snapshot loads, batches; on
 prometheus-client's global registry) and the market-data worker in
-:mod:`worker.market_metrics` (refreshes, exchange requests by status, 418 ban gauge; its
+:mod:`traderctl.worker.market.metrics` (refreshes, exchange requests by status, 418 ban gauge; its
 own registry). This module adds what both lack and an autoscaler needs, queue depth as
 the database sees it, plus one way to serve any registry:
 
@@ -15,6 +15,8 @@ traderctl_queue_delayed_jobs                    queue      todo jobs scheduled l
 traderctl_queue_running_jobs                    queue      doing jobs
 traderctl_queue_oldest_waiting_seconds          queue      age of the oldest waiting job
 traderctl_queue_depth_up                        —          1 if the last query succeeded
+traderctl_rollout_traders                       tier,mode  traders per effective mode
+traderctl_rollout_parity_agreement              tier       browser/shadow agreement, 24 h
 ==============================================  =========  ==============================
 
 They are read from ``ops.queue_depth`` at scrape time (cached a few seconds, so several
@@ -86,6 +88,7 @@ class QueueDepthCollector(Collector):
         self._lock = threading.Lock()
         self._at: float | None = None
         self._rows: list[_Depth] | None = None
+        self._rollout: list[tuple[str, str, str | None, float]] = []
 
     def _read(self) -> list[_Depth] | None:
         with self._lock:
@@ -95,6 +98,7 @@ class QueueDepthCollector(Collector):
             try:
                 with self._connect() as conn:
                     rows = conn.execute(queries.get("admin_queue_depth_metrics")).fetchall()
+                    rollout = conn.execute(queries.get("rollout_mode_metrics")).fetchall()
                 self._rows = [
                     _Depth(
                         queue_name=str(r[0]),
@@ -105,6 +109,7 @@ class QueueDepthCollector(Collector):
                     )
                     for r in rows
                 ]
+                self._rollout = [(str(r[0]), str(r[1]), r[2], float(r[3])) for r in rollout]
             except (psycopg.Error, OSError) as exc:
                 logger.warning("queue depth metrics unavailable: %s", exc)
                 self._rows = None
@@ -149,6 +154,23 @@ class QueueDepthCollector(Collector):
             for attr, family in families.items():
                 family.add_metric([row.queue_name], float(getattr(row, attr)))
         yield from families.values()
+        modes = GaugeMetricFamily(
+            "traderctl_rollout_traders",
+            "Traders per tier and effective execution mode (browser, shadow, server).",
+            labels=["tier", "mode"],
+        )
+        agreement = GaugeMetricFamily(
+            "traderctl_rollout_parity_agreement",
+            "Share of browser run reports agreeing with the shadow run, last 24 h, per tier.",
+            labels=["tier"],
+        )
+        for kind, tier, label, value in self._rollout:
+            if kind == "mode":
+                modes.add_metric([tier, label or ""], value)
+            else:
+                agreement.add_metric([tier], value)
+        yield modes
+        yield agreement
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from traderctl.worker.migrate import MIGRATIONS_DIR
+from traderctl.worker.queue.contract import trader_lock, trader_queue
 
 JOB_NAME = "traderctl-schedule-due-traders"
 CRON_MIGRATION = MIGRATIONS_DIR / "20261126001400_schedule_pg_cron_tick.sql"
@@ -57,7 +58,7 @@ def test_pg_cron_fires_the_tick_every_minute(cron_db_url: str) -> None:
             ).fetchone()
         assert row is not None
         trader = row[0]
-        lock = f"trader:{trader}"
+        lock = trader_lock(trader)
         row = conn.execute("select now()").fetchone()
         assert row is not None
         started: datetime = row[0]
@@ -85,7 +86,7 @@ def test_pg_cron_fires_the_tick_every_minute(cron_db_url: str) -> None:
             assert status == "succeeded", message
             assert job is not None, "the tick ran but did not enqueue the trader"
             queue_name, priority, args, job_status = job
-            assert (queue_name, priority, job_status) == ("traders.1m", 2, "todo")
+            assert (queue_name, priority, job_status) == (trader_queue("1m"), 2, "todo")
             slot = datetime.fromisoformat(args["slot"])
             assert slot == run_started.replace(second=0, microsecond=0)
             tick_row = conn.execute(

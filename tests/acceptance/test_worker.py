@@ -15,13 +15,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.factories import make_trader, make_user, publish_market
 from tests.worker_support import (
     enqueue,
     job_statuses,
-    make_trader,
-    make_user,
     minute,
-    publish_market,
     signals_of,
     trader_jobs_done,
     wait_until,
@@ -55,8 +53,8 @@ def test_signals_exactly_once_and_edge_triggered_across_workers(
     conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
 ) -> None:
     slot = now_slot() - timedelta(minutes=10)
-    user = make_user(conn)
-    trader = make_trader(conn, user, ABOVE_100)
+    user = make_user(conn, tier="elite")
+    trader = make_trader(conn, user_id=user, code=ABOVE_100)
     prices = {"AAAUSDT": 150.0, "BBBUSDT": 50.0, "CCCUSDT": 120.0, "DDDUSDT": 10.0}
     market(conn, prices, slot)
 
@@ -115,7 +113,7 @@ def test_max_symbols_follow_the_tier(
     prices = {f"S{i:03d}USDT": 200.0 for i in range(60)}
     market(conn, prices, slot)
     traders = {
-        tier: make_trader(conn, make_user(conn, tier), "return true;")
+        tier: make_trader(conn, user_id=make_user(conn, tier=tier), code="return true;")
         for tier in ("free", "pro", "elite")
     }
     jobs = [enqueue(conn, t, slot) for t in traders.values()]
@@ -137,7 +135,7 @@ def test_stale_data_waits_then_runs_and_records_its_age(
     slot = now_slot()
     # The data's newest closed candle is 3 minutes before the slot's.
     market(conn, {"AAAUSDT": 150.0}, slot - timedelta(minutes=3))
-    trader = make_trader(conn, make_user(conn), ABOVE_100)
+    trader = make_trader(conn, user_id=make_user(conn, tier="elite"), code=ABOVE_100)
     with worker_procs(db_url, tmp_path) as procs:
         w = procs.start(env={"TRADER_DATA_WAIT_MS": "1500"})
         started = time.monotonic()
@@ -163,9 +161,11 @@ def test_filter_errors_are_recorded_and_disable_the_trader(
 ) -> None:
     slot = now_slot() - timedelta(minutes=20)
     market(conn, {"AAAUSDT": 150.0}, slot)
-    user = make_user(conn)
-    broken = make_trader(conn, user, "return (", name="syntax")
-    throws = make_trader(conn, user, "return undefinedThing.x > 1 ? 1 : nope();", name="throws")
+    user = make_user(conn, tier="elite")
+    broken = make_trader(conn, user_id=user, code="return (", name="syntax")
+    throws = make_trader(
+        conn, user_id=user, code="return undefinedThing.x > 1 ? 1 : nope();", name="throws"
+    )
     with worker_procs(db_url, tmp_path) as procs:
         w = procs.start(env={"TRADER_AUTO_DISABLE_ERRORS": "3"})
         jobs = [
@@ -195,9 +195,9 @@ def test_hostile_filter_does_not_hold_up_the_others(
 ) -> None:
     slot = now_slot() - timedelta(minutes=30)
     market(conn, {s: 150.0 for s in SYMBOLS}, slot)
-    user = make_user(conn)
-    hostile = make_trader(conn, user, "while (true) {}", name="hostile")
-    good = [make_trader(conn, user, ABOVE_100, name=f"good{i}") for i in range(20)]
+    user = make_user(conn, tier="elite")
+    hostile = make_trader(conn, user_id=user, code="while (true) {}", name="hostile")
+    good = [make_trader(conn, user_id=user, code=ABOVE_100, name=f"good{i}") for i in range(20)]
     with worker_procs(db_url, tmp_path) as procs:
         w = procs.start(env={"TRADER_FILTER_TIMEOUT_MS": "300"})
         started = time.monotonic()
@@ -217,10 +217,10 @@ def test_sigterm_finishes_in_flight_work(
 ) -> None:
     slot = now_slot() - timedelta(minutes=40)
     market(conn, {s: 150.0 for s in SYMBOLS}, slot)
-    user = make_user(conn)
+    user = make_user(conn, tier="elite")
     # ~200 ms of CPU per symbol: a batch is in flight when SIGTERM arrives.
     slow = "const t = Date.now(); while (Date.now() - t < 100) {} return true;"
-    traders = [make_trader(conn, user, slow, name=f"slow{i}") for i in range(3)]
+    traders = [make_trader(conn, user_id=user, code=slow, name=f"slow{i}") for i in range(3)]
     with worker_procs(db_url, tmp_path) as procs:
         w = procs.start(env={"TRADER_FILTER_TIMEOUT_MS": "5000", "TRADER_WORKER_BATCH_SIZE": "2"})
         jobs = [enqueue(conn, t, slot) for t in traders]
@@ -244,7 +244,7 @@ def test_retention_job_prunes_finished_jobs(
 ) -> None:
     slot = now_slot() - timedelta(minutes=50)
     market(conn, {"AAAUSDT": 150.0}, slot)
-    trader = make_trader(conn, make_user(conn), ABOVE_100)
+    trader = make_trader(conn, user_id=make_user(conn, tier="elite"), code=ABOVE_100)
     env = {
         "TRADER_RETENTION_CRON": "* * * * * */1",  # every second (6th field = seconds)
         "TRADER_RETENTION_JOBS_HOURS": "0",
@@ -271,7 +271,7 @@ def test_metrics_endpoint_counts_runs(
         port = sock.getsockname()[1]
     slot = now_slot() - timedelta(minutes=55)
     market(conn, {"AAAUSDT": 150.0}, slot)
-    trader = make_trader(conn, make_user(conn), ABOVE_100)
+    trader = make_trader(conn, user_id=make_user(conn, tier="elite"), code=ABOVE_100)
     with worker_procs(db_url, tmp_path) as procs:
         w = procs.start("--metrics-port", str(port))
         job = enqueue(conn, trader, slot)
@@ -311,9 +311,9 @@ def test_unpublished_timeframe_is_retried_without_holding_up_others(
 ) -> None:
     slot = now_slot() - timedelta(minutes=60)
     market(conn, {"AAAUSDT": 150.0}, slot)  # 1m only: no 4h series yet
-    user = make_user(conn)
-    needs_4h = make_trader(conn, user, ABOVE_100, required=["4h"], name="4h")
-    plain = [make_trader(conn, user, ABOVE_100, name=f"p{i}") for i in range(3)]
+    user = make_user(conn, tier="elite")
+    needs_4h = make_trader(conn, user_id=user, code=ABOVE_100, timeframes=["4h"], name="4h")
+    plain = [make_trader(conn, user_id=user, code=ABOVE_100, name=f"p{i}") for i in range(3)]
     with worker_procs(db_url, tmp_path) as procs:
         w = procs.start()
         blocked = enqueue(conn, needs_4h, slot)

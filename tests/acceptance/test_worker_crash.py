@@ -16,19 +16,18 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.factories import make_trader, make_user, publish_market
 from tests.worker_support import (
     enqueue,
     job_statuses,
-    make_trader,
-    make_user,
     minute,
-    publish_market,
     signals_of,
     trader_jobs_done,
     wait_until,
     worker_procs,
 )
 from traderctl.worker import queries
+from traderctl.worker.queue.contract import trader_queue
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +62,8 @@ def test_kill_9_during_evaluation_is_recovered(
 ) -> None:
     slot = base_slot()
     publish_market(conn, dict.fromkeys(SYMBOLS, 150.0), closed_through=slot)
-    user = make_user(conn)
-    traders = [make_trader(conn, user, SLOW_MATCH, name=f"t{i}") for i in range(6)]
+    user = make_user(conn, tier="elite")
+    traders = [make_trader(conn, user_id=user, code=SLOW_MATCH, name=f"t{i}") for i in range(6)]
     with worker_procs(db_url, tmp_path) as procs:
         victim = procs.start(env=SLOW_ENV)
         jobs = [enqueue(conn, t, slot) for t in traders]
@@ -95,13 +94,13 @@ def test_crash_between_commit_and_job_completion(
     worker. (The batch worker commits both in one transaction, so it has no such window.)"""
     slot = base_slot()
     publish_market(conn, dict.fromkeys(SYMBOLS, 150.0), closed_through=slot)
-    trader = make_trader(conn, make_user(conn), "return true;")
+    trader = make_trader(conn, user_id=make_user(conn, tier="elite"), code="return true;")
     job = enqueue(conn, trader, slot)
     dead = conn.execute(queries.get("register_worker")).fetchone()
     assert dead is not None
     claimed = conn.execute(
         queries.get("claim_trader_jobs"),
-        {"queues": ["traders.1m"], "worker_id": dead[0], "limit": 1},
+        {"queues": [trader_queue("1m")], "worker_id": dead[0], "limit": 1},
     ).fetchall()
     assert [r[0] for r in claimed] == [job]
     record = {
@@ -148,9 +147,9 @@ def test_repeated_kill_9_loses_and_duplicates_nothing(
     worth of jobs flow; then let a healthy worker finish. Exactly once, every time."""
     slot = base_slot()
     publish_market(conn, dict.fromkeys(SYMBOLS, 150.0), closed_through=slot)
-    user = make_user(conn)
+    user = make_user(conn, tier="elite")
     fast_match = "const t = Date.now(); while (Date.now() - t < 5) {} return true;"
-    traders = [make_trader(conn, user, fast_match, name=f"t{i}") for i in range(30)]
+    traders = [make_trader(conn, user_id=user, code=fast_match, name=f"t{i}") for i in range(30)]
     rng = random.Random(6)
     jobs: list[int] = []
     env = {"TRADER_WORKER_BATCH_SIZE": "8", "TRADER_FILTER_TIMEOUT_MS": "5000"}
@@ -173,7 +172,7 @@ def test_lost_database_connections_reconnect(
 ) -> None:
     slot = base_slot()
     publish_market(conn, dict.fromkeys(SYMBOLS, 150.0), closed_through=slot)
-    trader = make_trader(conn, make_user(conn), "return true;")
+    trader = make_trader(conn, user_id=make_user(conn, tier="elite"), code="return true;")
     with worker_procs(db_url, tmp_path) as procs:
         w = procs.start()
         first = enqueue(conn, trader, slot)
@@ -198,9 +197,9 @@ def test_pool_of_processes_shares_the_queue(
 ) -> None:
     slot = base_slot()
     publish_market(conn, dict.fromkeys(SYMBOLS, 150.0), closed_through=slot)
-    user = make_user(conn)
+    user = make_user(conn, tier="elite")
     slow = "const t = Date.now(); while (Date.now() - t < 3) {} return true;"
-    traders = [make_trader(conn, user, slow, name=f"t{i}") for i in range(60)]
+    traders = [make_trader(conn, user_id=user, code=slow, name=f"t{i}") for i in range(60)]
     with worker_procs(db_url, tmp_path) as procs:
         pool = procs.start("--concurrency", "2", env={"TRADER_WORKER_BATCH_SIZE": "4"})
         wait_until(lambda: procs.log(pool).count("ready: id") >= 2, timeout=30)

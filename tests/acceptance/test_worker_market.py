@@ -16,10 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.factories import make_trader, make_user
 from tests.worker_support import (
     enqueue,
-    make_trader,
-    make_user,
     trader_jobs_done,
     wait_until,
     worker_procs,
@@ -29,7 +28,7 @@ from traderctl.worker.local.exchange_sim import ExchangeSimulator
 from traderctl.worker.market.binance_client import BinanceClient
 from traderctl.worker.market.limits import WeightBudget
 from traderctl.worker.market.refresher import MarketDataOptions, MarketDataRefresher
-from traderctl.worker.runner.trader_run import slot_boundary
+from traderctl.worker.runner.freshness import slot_boundary
 
 pytestmark = pytest.mark.slow
 
@@ -58,10 +57,14 @@ def test_demo_filters_run_on_refreshed_market_data(
     now = datetime.now(UTC)  # before the refresh: every slot's candle is in the data
     with ExchangeSimulator(seed=6, symbols=40, port=0) as sim:
         refresh_market(db_url, sim.base_url, intervals)
-    user = make_user(conn, "elite")
+    user = make_user(conn, tier="elite")
     traders = {
         f.key: make_trader(
-            conn, user, f.code, interval=f.refresh_interval, required=f.required_timeframes
+            conn,
+            user_id=user,
+            code=f.code,
+            interval=f.refresh_interval,
+            timeframes=f.required_timeframes,
         )
         for f in filters
     }

@@ -21,11 +21,12 @@ import jsonschema
 import pytest
 import yaml
 
+from traderctl.worker import intervals
 from traderctl.worker.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
+INTERVALS = list(intervals.INTERVALS)
 # The original design's pool sizes; 30m (absent there) gets one worker like 15m.
 DESIGN_REPLICAS = {"1m": 3, "5m": 2, "15m": 1, "30m": 1, "1h": 1, "4h": 1, "1d": 1}
 LONG_RUNNING = {"db", "market-data", *(f"worker-{i}" for i in INTERVALS)}

@@ -20,11 +20,12 @@ import pytest
 import yaml
 
 from tests.deploy.test_dockerfile import DOCKERFILE, env_of, parse_dockerfile
+from traderctl.worker import intervals
 from traderctl.worker.config import ENV_VARS, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
+INTERVALS = list(intervals.INTERVALS)
 DESIGN_REPLICAS = {"1m": 3, "5m": 2, "15m": 1, "30m": 1, "1h": 1, "4h": 1, "1d": 1}
 #: Oldest Kubernetes minor the manifests must still fit, and the newest schema shipped.
 K8S_VERSIONS = ["1.28.0", kubernetes_validate.utils.latest_version()]

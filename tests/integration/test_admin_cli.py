@@ -19,11 +19,23 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from tests.factories import make_trader, make_user
 from traderctl.cli.main import app
-from traderctl.worker.admin import operations as admin
+from traderctl.worker.admin.stats import OPS_VIEWS
+from traderctl.worker.errors import (
+    AlertsFiring,
+    InvalidUser,
+    TierLimitReached,
+    TraderNotRunnable,
+    UnknownInterval,
+    UnknownTrader,
+    UnknownUser,
+)
 
 Conn = psycopg.Connection[Any]
 TRADERCTL = [sys.executable, "-m", "traderctl"]
+#: The filter of every trader in the fleet: matches symbols priced above 1.
+ADMIN_CODE = "return ticker.c > 1;"
 
 
 def invoke(db_url: str, *args: str) -> Any:
@@ -36,44 +48,6 @@ def run(db_url: str, *args: str, timeout: float = 60) -> subprocess.CompletedPro
     return subprocess.run(
         [*TRADERCTL, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
     )
-
-
-def make_user(conn: Conn, email: str, tier: str | None = None) -> uuid.UUID:
-    row = conn.execute("insert into auth.users (email) values (%s) returning id", (email,))
-    user_id: uuid.UUID = row.fetchone()[0]  # type: ignore[index]
-    if tier:
-        conn.execute(
-            "insert into public.user_tiers (user_id, tier) values (%s, %s)", (user_id, tier)
-        )
-    return user_id
-
-
-def make_trader(
-    conn: Conn,
-    user_id: uuid.UUID,
-    name: str,
-    *,
-    interval: str = "1m",
-    enabled: bool = True,
-    code: str = "return ticker.c > 1;",
-) -> uuid.UUID:
-    with conn.transaction():
-        conn.execute("set local traderctl.skip_first_run = 'on'")
-        row = conn.execute(
-            "insert into public.traders (user_id, name, enabled, filter) values (%s, %s, %s, %s)"
-            " returning id",
-            (
-                user_id,
-                name,
-                enabled,
-                json.dumps(
-                    {"code": code, "refreshInterval": interval, "requiredTimeframes": ["1m"]}
-                ),
-            ),
-        ).fetchone()
-    assert row is not None
-    trader_id: uuid.UUID = row[0]
-    return trader_id
 
 
 def claim(conn: Conn, queue: str = "traders.1m") -> list[int]:
@@ -99,12 +73,16 @@ def job(conn: Conn, job_id: int) -> dict[str, Any]:
 @pytest.fixture
 def fleet(conn: Conn) -> dict[str, Any]:
     """Two users; alice (free) has a healthy, a failing and a disabled trader; bob one 5m."""
-    alice = make_user(conn, "alice@example.test")
-    bob = make_user(conn, "bob@example.test", tier="pro")
-    healthy = make_trader(conn, alice, "healthy")
-    failing = make_trader(conn, alice, "failing")
-    disabled = make_trader(conn, alice, "old", enabled=False)
-    five = make_trader(conn, bob, "five", interval="5m")
+    alice = make_user(conn, email="alice@example.test")
+    bob = make_user(conn, email="bob@example.test", tier="pro")
+    healthy = make_trader(conn, user_id=alice, name="healthy", code=ADMIN_CODE, timeframes=["1m"])
+    failing = make_trader(conn, user_id=alice, name="failing", code=ADMIN_CODE, timeframes=["1m"])
+    disabled = make_trader(
+        conn, user_id=alice, name="old", enabled=False, code=ADMIN_CODE, timeframes=["1m"]
+    )
+    five = make_trader(
+        conn, user_id=bob, name="five", interval="5m", code=ADMIN_CODE, timeframes=["1m"]
+    )
     conn.execute(
         "update public.traders set last_run_status = 'error', consecutive_errors = 3,"
         " error_count = 3, run_count = 5, last_error = 'TypeError: x is undefined',"
@@ -167,12 +145,12 @@ def test_traders_list_filters_and_json_shape(db_url: str, fleet: dict[str, Any])
 def test_traders_list_bad_arguments(db_url: str, fleet: dict[str, Any]) -> None:
     unknown_interval = invoke(db_url, "traders", "list", "--interval", "7m")
     assert unknown_interval.exit_code == 1
-    assert isinstance(unknown_interval.exception, admin.UnknownInterval)
+    assert isinstance(unknown_interval.exception, UnknownInterval)
     assert "use one of 1m, 5m, 15m, 30m, 1h, 4h, 1d" in str(unknown_interval.exception)
     nobody = invoke(db_url, "traders", "list", "--user", str(uuid.uuid4()))
-    assert isinstance(nobody.exception, admin.UnknownUser)
+    assert isinstance(nobody.exception, UnknownUser)
     garbage = invoke(db_url, "traders", "list", "--user", "not-a-user")
-    assert isinstance(garbage.exception, admin.InvalidUser)
+    assert isinstance(garbage.exception, InvalidUser)
 
 
 def test_traders_show(db_url: str, fleet: dict[str, Any]) -> None:
@@ -204,7 +182,7 @@ def test_traders_show(db_url: str, fleet: dict[str, Any]) -> None:
     assert "TypeError: x is undefined" in text.stdout and "next due slot" in text.stdout
 
     unknown = invoke(db_url, "traders", "show", str(uuid.uuid4()))
-    assert unknown.exit_code == 1 and isinstance(unknown.exception, admin.UnknownTrader)
+    assert unknown.exit_code == 1 and isinstance(unknown.exception, UnknownTrader)
 
 
 def test_traders_disable_and_enable(db_url: str, conn: Conn, fleet: dict[str, Any]) -> None:
@@ -236,10 +214,12 @@ def test_traders_disable_and_enable(db_url: str, conn: Conn, fleet: dict[str, An
 
 
 def test_enable_refused_by_tier_limit(db_url: str, conn: Conn, fleet: dict[str, Any]) -> None:
-    make_trader(conn, fleet["alice"], "third")  # alice (free) now has 3 enabled
+    make_trader(
+        conn, user_id=fleet["alice"], name="third", code=ADMIN_CODE, timeframes=["1m"]
+    )  # alice (free) now has 3 enabled
     result = invoke(db_url, "traders", "enable", str(fleet["disabled"]))
     assert result.exit_code == 1
-    assert isinstance(result.exception, admin.TierLimitReached)
+    assert isinstance(result.exception, TierLimitReached)
     assert "free tier allows 3 enabled traders" in str(result.exception)
     row = conn.execute(
         "select enabled from public.traders where id = %s", (fleet["disabled"],)
@@ -280,10 +260,10 @@ def test_requeue_trader_enqueues_a_run_a_claim_picks_up(
 
 def test_requeue_trader_refusals(db_url: str, fleet: dict[str, Any]) -> None:
     off = invoke(db_url, "requeue", "--trader", str(fleet["disabled"]))
-    assert off.exit_code == 1 and isinstance(off.exception, admin.TraderNotRunnable)
+    assert off.exit_code == 1 and isinstance(off.exception, TraderNotRunnable)
     assert "is disabled (tier limit: test)" in str(off.exception)
     unknown = invoke(db_url, "requeue", "--trader", str(uuid.uuid4()))
-    assert unknown.exit_code == 1 and isinstance(unknown.exception, admin.UnknownTrader)
+    assert unknown.exit_code == 1 and isinstance(unknown.exception, UnknownTrader)
 
 
 def test_requeue_needs_exactly_one_mode(db_url: str) -> None:
@@ -399,7 +379,7 @@ def test_stats_json_table_and_check(db_url: str, conn: Conn, fleet: dict[str, An
     result = invoke(db_url, "stats", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"generated_at", *admin.OPS_VIEWS}
+    assert set(data) == {"generated_at", *OPS_VIEWS}
     assert len(data["executions_per_minute"]) == 60
     assert sum(m["runs"] for m in data["executions_per_minute"]) == 1
     assert {q["queue_name"] for q in data["queue_depth"]} >= {"traders.1m", "traders.1d"}
@@ -408,7 +388,7 @@ def test_stats_json_table_and_check(db_url: str, conn: Conn, fleet: dict[str, An
     assert ("scheduler_behind", "scheduler") in alerts
 
     check = invoke(db_url, "stats", "--check")
-    assert check.exit_code == 1 and isinstance(check.exception, admin.AlertsFiring)
+    assert check.exit_code == 1 and isinstance(check.exception, AlertsFiring)
     assert "scheduler_behind(scheduler)" in str(check.exception)
     assert "alerts" in check.stdout and "executions per minute" in check.stdout
 
@@ -431,7 +411,7 @@ def test_stats_watch_json_redraws(db_url: str) -> None:
     try:
         assert proc.stdout is not None
         first, second = proc.stdout.readline(), proc.stdout.readline()
-        assert set(json.loads(first)) == {"generated_at", *admin.OPS_VIEWS}
+        assert set(json.loads(first)) == {"generated_at", *OPS_VIEWS}
         assert json.loads(second)["generated_at"] > json.loads(first)["generated_at"]
     finally:
         proc.send_signal(2)  # SIGINT, as Ctrl-C
@@ -484,7 +464,7 @@ def test_signals_tail_no_follow(db_url: str, conn: Conn, fleet: dict[str, Any]) 
     )
 
     unknown = invoke(db_url, "signals", "tail", "--trader", str(uuid.uuid4()), "--no-follow")
-    assert unknown.exit_code == 1 and isinstance(unknown.exception, admin.UnknownTrader)
+    assert unknown.exit_code == 1 and isinstance(unknown.exception, UnknownTrader)
 
 
 def test_signals_tail_follows_new_signals(db_url: str, conn: Conn, fleet: dict[str, Any]) -> None:

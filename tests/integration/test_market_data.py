@@ -17,13 +17,15 @@ import pytest
 from typer.testing import CliRunner
 
 from traderctl.cli.main import app
-from traderctl.worker.local.exchange_sim import ExchangeSimulator, FaultRule
+from traderctl.worker.intervals import INTERVALS
+from traderctl.worker.local.exchange_sim import ExchangeSimulator
+from traderctl.worker.local.sim_faults import FaultRule
 from traderctl.worker.market.binance_client import BinanceClient
 from traderctl.worker.market.limits import Backoff, WeightBudget
 from traderctl.worker.market.refresher import MarketDataOptions, MarketDataRefresher, RefreshResult
 
 T0 = int(datetime(2026, 11, 26, 10, 4, 30, tzinfo=UTC).timestamp() * 1000)
-ALL = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+ALL = INTERVALS
 UNIVERSE = 5
 
 
@@ -377,7 +379,7 @@ def test_cli_once_with_simulator(db_url: str, conn) -> None:
     result = CliRunner().invoke(
         app,
         ["market-data", "--source", "simulator", "--once", "--universe-size", "3"],
-        env={"DATABASE_URL": db_url, "MARKET_INTERVALS": "1m,1h"},
+        env={"DATABASE_URL": db_url, "TRADERCTL_MARKET_INTERVALS": "1m,1h"},
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])

@@ -16,6 +16,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from tests.factories import make_trader, make_user
+
 Conn = psycopg.Connection[Any]
 
 
@@ -29,41 +31,6 @@ def now(conn: Conn) -> datetime:
 def view(conn: Conn, name: str, where: str = "true", params: Any = None) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(f"select * from ops.{name} where {where}", params).fetchall()
-
-
-def make_user(conn: Conn, email: str | None = None) -> uuid.UUID:
-    row = conn.execute(
-        "insert into auth.users (email) values (%s) returning id",
-        (email or f"{uuid.uuid4().hex[:8]}@example.test",),
-    ).fetchone()
-    assert row is not None
-    user_id: uuid.UUID = row[0]
-    return user_id
-
-
-def make_trader(
-    conn: Conn,
-    user_id: uuid.UUID,
-    *,
-    interval: str = "1m",
-    enabled: bool = True,
-    timeframes: list[str] | None = None,
-    name: str = "t",
-) -> uuid.UUID:
-    """A trader with code, inserted without the immediate first-run job."""
-    flt = {"code": "return true;", "refreshInterval": interval}
-    if timeframes is not None:
-        flt["requiredTimeframes"] = timeframes  # type: ignore[assignment]
-    with conn.transaction():
-        conn.execute("set local traderctl.skip_first_run = 'on'")
-        row = conn.execute(
-            "insert into public.traders (user_id, name, enabled, filter)"
-            " values (%s, %s, %s, %s) returning id",
-            (user_id, name, enabled, json.dumps(flt)),
-        ).fetchone()
-    assert row is not None
-    trader_id: uuid.UUID = row[0]
-    return trader_id
 
 
 def add_run(
@@ -167,7 +134,7 @@ def test_ops_schema_is_private_to_service_role(conn: Conn) -> None:
 
 def test_executions_per_minute(conn: Conn) -> None:
     t0 = now(conn)
-    trader = make_trader(conn, make_user(conn))
+    trader = make_trader(conn, user_id=make_user(conn))
     at = t0 - timedelta(minutes=5)
     add_run(conn, trader, slot=at - timedelta(minutes=1), finished_at=at, signals=2)
     add_run(conn, trader, slot=at - timedelta(minutes=2), finished_at=at, duration_ms=30)
@@ -186,7 +153,7 @@ def test_executions_per_minute(conn: Conn) -> None:
 
 def test_execution_time_by_interval(conn: Conn) -> None:
     t0 = now(conn)
-    trader = make_trader(conn, make_user(conn))
+    trader = make_trader(conn, user_id=make_user(conn))
     for i in range(1, 11):
         at = t0 - timedelta(minutes=i)
         add_run(conn, trader, slot=at, duration_ms=10.0 * i)
@@ -225,7 +192,7 @@ def test_queue_depth_and_oldest_waiting(conn: Conn) -> None:
 def test_failure_rate_by_interval(conn: Conn) -> None:
     t0 = now(conn)
     user = make_user(conn)
-    one, five = make_trader(conn, user), make_trader(conn, user, interval="5m")
+    one, five = make_trader(conn, user_id=user), make_trader(conn, user_id=user, interval="5m")
     for i in range(20):
         at = t0 - timedelta(minutes=10, seconds=i)
         add_run(conn, one, slot=at, status="error" if i < 2 else "ok")
@@ -256,7 +223,7 @@ def test_failure_rate_by_interval(conn: Conn) -> None:
 
 def test_schedule_lag(conn: Conn) -> None:
     t0 = now(conn)
-    trader = make_trader(conn, make_user(conn))
+    trader = make_trader(conn, user_id=make_user(conn))
     run_ids = []
     for i in range(1, 6):
         slot = t0 - timedelta(minutes=10 + i)
@@ -294,8 +261,8 @@ def test_schedule_lag(conn: Conn) -> None:
 
 def test_snapshot_freshness(conn: Conn) -> None:
     t0 = now(conn)
-    make_trader(conn, make_user(conn), interval="1m", timeframes=["1m", "4h"])
-    make_trader(conn, make_user(conn), interval="5m", enabled=False)
+    make_trader(conn, user_id=make_user(conn), interval="1m", timeframes=["1m", "4h"])
+    make_trader(conn, user_id=make_user(conn), interval="5m", enabled=False)
     expected = {
         r[0]: r[1]
         for r in conn.execute(
@@ -341,7 +308,7 @@ def test_snapshot_freshness(conn: Conn) -> None:
 
 def test_snapshot_reuse(conn: Conn) -> None:
     t0 = now(conn)
-    trader = make_trader(conn, make_user(conn))
+    trader = make_trader(conn, user_id=make_user(conn))
     x, y = t0 - timedelta(minutes=3), t0 - timedelta(minutes=2)
     plan = [("w1", x)] * 3 + [("w2", x)] * 2 + [("w1", y)]
     for i, (worker, as_of) in enumerate(plan):
@@ -459,7 +426,10 @@ def test_alerts(conn: Conn) -> None:
     t0 = now(conn)
     conn.execute("update backend.scheduler_state set last_slot = date_trunc('minute', now())")
     user = make_user(conn)
-    one, five = make_trader(conn, user), make_trader(conn, make_user(conn), interval="5m")
+    one, five = (
+        make_trader(conn, user_id=user),
+        make_trader(conn, user_id=make_user(conn), interval="5m"),
+    )
     # 1m: 1 error in 10 runs = 10% > 5%; 5m: 1 in 20 = 5%, not over.
     for i in range(10):
         add_run(conn, one, slot=t0 - timedelta(minutes=i + 1), status="error" if i == 0 else "ok")

@@ -19,50 +19,17 @@ import pytest
 from psycopg.rows import dict_row
 from typer.testing import CliRunner
 
+from tests.factories import make_trader, make_user
 from traderctl.cli.main import app
+from traderctl.worker.intervals import INTERVALS
+from traderctl.worker.queue.contract import TRADER_TASK, trader_lock, trader_queue
 from traderctl.worker.scheduler import Outcome, TickResult, next_tick_at, run_loop
 from traderctl.worker.scheduler import tick as py_tick
 
-INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
 Conn = psycopg.Connection[Any]
 
 
-# -- helpers (imported by the other scheduler/tier test files) ------------------------------
-def make_user(conn: Conn, tier: str | None = None) -> uuid.UUID:
-    """An auth.users row, with a user_tiers row when tier is given (None = no row = free)."""
-    uid = uuid.uuid4()
-    conn.execute("insert into auth.users (id) values (%s)", (uid,))
-    if tier is not None:
-        conn.execute("insert into public.user_tiers (user_id, tier) values (%s, %s)", (uid, tier))
-    return uid
-
-
-def make_trader(
-    conn: Conn,
-    user_id: uuid.UUID,
-    *,
-    interval: str | None = "1m",
-    code: str = "return true;",
-    enabled: bool = True,
-    first_run: bool = False,
-    extra: dict[str, Any] | None = None,
-) -> uuid.UUID:
-    """Insert a trader as the superuser; without first_run, no immediate run is enqueued."""
-    filt: dict[str, Any] = {"code": code, **(extra or {})}
-    if interval is not None:
-        filt["refreshInterval"] = interval
-    with conn.transaction():
-        if not first_run:
-            conn.execute("set local traderctl.skip_first_run = 'on'")
-        row = conn.execute(
-            "insert into public.traders (user_id, name, enabled, filter)"
-            " values (%s, 'test', %s, %s) returning id",
-            (user_id, enabled, json.dumps(filt)),
-        ).fetchone()
-    assert row is not None
-    return uuid.UUID(str(row[0]))
-
-
+# -- helpers (tick/jobs are imported by the other scheduler/tier test files) ------------------------------
 def tick(conn: Conn, at: str | datetime) -> Counter[tuple[str | None, str]]:
     """Call the function; {(interval, outcome): traders}."""
     rows = conn.execute("select * from backend.schedule_due_traders(%s)", (at,)).fetchall()
@@ -120,8 +87,8 @@ DUE_TABLE = [
 
 
 def test_due_table_for_every_interval(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    traders = {iv: make_trader(conn, user, interval=iv) for iv in INTERVALS}
+    user = make_user(conn, tier="elite")
+    traders = {iv: make_trader(conn, user_id=user, interval=iv) for iv in INTERVALS}
     for at, due in DUE_TABLE:
         counts = tick_only(conn, at + "+00:00")
         enqueued = {iv for (iv, outcome), n in counts.items() if outcome == "enqueued" and n}
@@ -129,13 +96,13 @@ def test_due_table_for_every_interval(conn: Conn) -> None:
         slot = utc(at).replace(second=0, microsecond=0)
         for job in jobs(conn):
             assert datetime.fromisoformat(job["args"]["slot"]) == slot
-        assert {j["queue_name"] for j in jobs(conn)} == {f"traders.{iv}" for iv in due}
+        assert {j["queue_name"] for j in jobs(conn)} == {trader_queue(iv) for iv in due}
         assert {j["args"]["trader_id"] for j in jobs(conn)} == {str(traders[iv]) for iv in due}
 
 
 def test_non_utc_offsets_are_converted(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user, interval="1h")
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user, interval="1h")
     # 05:30 in India is 00:00 UTC: every interval is due, including 1h.
     counts = tick_only(conn, "2026-11-26T05:30:00+05:30")
     assert counts[("1h", "enqueued")] == 1
@@ -143,14 +110,14 @@ def test_non_utc_offsets_are_converted(conn: Conn) -> None:
 
 
 def test_job_format_matches_the_worker_contract(conn: Conn) -> None:
-    user = make_user(conn, "pro")
-    trader = make_trader(conn, user, interval="4h")
+    user = make_user(conn, tier="pro")
+    trader = make_trader(conn, user_id=user, interval="4h")
     assert tick_only(conn, "2026-11-26T20:00:00Z") == Counter({("4h", "enqueued"): 1})
     [job] = jobs(conn)
-    assert job["queue_name"] == "traders.4h"
-    assert job["task_name"] == "run_trader"
+    assert job["queue_name"] == trader_queue("4h")
+    assert job["task_name"] == TRADER_TASK
     assert job["priority"] == 2
-    assert job["lock"] == job["queueing_lock"] == f"trader:{trader}"
+    assert job["lock"] == job["queueing_lock"] == trader_lock(trader)
     assert job["args"] == {"trader_id": str(trader), "slot": "2026-11-26T20:00:00+00:00"}
     assert datetime.fromisoformat(job["args"]["slot"]) == utc("2026-11-26T20:00:00")
     assert job["status"] == "todo"
@@ -164,10 +131,10 @@ def test_job_format_matches_the_worker_contract(conn: Conn) -> None:
 
 
 def test_tick_notifies_each_queue_once(conn: Conn, db_url: str) -> None:
-    user = make_user(conn, "elite")
+    user = make_user(conn, tier="elite")
     for _ in range(3):
-        make_trader(conn, user, interval="1m")
-    make_trader(conn, user, interval="5m")
+        make_trader(conn, user_id=user, interval="1m")
+    make_trader(conn, user_id=user, interval="5m")
     with psycopg.connect(db_url, autocommit=True) as listener:
         for channel in (
             "procrastinate_queue_v1#traders.1m",
@@ -207,15 +174,22 @@ def test_bypassed_procrastinate_triggers_are_the_known_ones(conn: Conn) -> None:
 
 
 def test_tick_restores_replication_role_and_triggers_fire_after(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user)
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user)
     with conn.transaction():
         tick(conn, "2026-11-26T10:00:00Z")
         role = conn.execute("show session_replication_role").fetchone()
         assert role == ("origin",)
         # The immediate-run trigger still fires later in the same transaction.
-        make_trader(conn, user, interval="5m", first_run=True)
+        make_trader(conn, user_id=user, interval="5m", first_run=True)
     assert [j["priority"] for j in jobs(conn)] == [3, 100]
+
+
+#: The tick and the function that writes its jobs (and decides on bulk mode).
+OWNED_BY_TICK_ROLE = (
+    "backend.schedule_due_traders(timestamptz)",
+    "backend.enqueue_trader_runs(uuid[], text[], timestamptz[], integer[], timestamptz, boolean)",
+)
 
 
 def test_without_privilege_for_bulk_mode_the_triggers_do_the_work(conn: Conn) -> None:
@@ -228,9 +202,10 @@ def test_without_privilege_for_bulk_mode_the_triggers_do_the_work(conn: Conn) ->
             conn.execute(f"grant usage on schema {schema} to {role}")
             conn.execute(f"grant all on all tables in schema {schema} to {role}")
             conn.execute(f"grant all on all sequences in schema {schema} to {role}")
-        conn.execute(f"alter function backend.schedule_due_traders(timestamptz) owner to {role}")
-        user = make_user(conn, "elite")
-        trader = make_trader(conn, user)
+        for function in OWNED_BY_TICK_ROLE:
+            conn.execute(f"alter function {function} owner to {role}")
+        user = make_user(conn, tier="elite")
+        trader = make_trader(conn, user_id=user)
         assert tick_only(conn, "2026-11-26T10:00:00Z") == Counter({("1m", "enqueued"): 1})
         [job] = job_for(conn, trader)
         events = conn.execute(
@@ -239,38 +214,39 @@ def test_without_privilege_for_bulk_mode_the_triggers_do_the_work(conn: Conn) ->
         ).fetchall()
         assert events == [("deferred",)]
     finally:
-        conn.execute("alter function backend.schedule_due_traders(timestamptz) owner to postgres")
+        for function in OWNED_BY_TICK_ROLE:
+            conn.execute(f"alter function {function} owner to postgres")
         conn.execute(f"drop owned by {role}")
         conn.execute(f"drop role {role}")
 
 
 # -- who is scheduled ---------------------------------------------------------------------------
 def test_missing_or_empty_interval_means_1m(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    missing = make_trader(conn, user, interval=None)
-    null = make_trader(conn, user, interval=None, extra={"refreshInterval": None})
-    empty = make_trader(conn, user, interval="")
+    user = make_user(conn, tier="elite")
+    missing = make_trader(conn, user_id=user, interval=None)
+    null = make_trader(conn, user_id=user, interval=None, extra={"refreshInterval": None})
+    empty = make_trader(conn, user_id=user, interval="")
     assert tick_only(conn, "2026-11-26T10:01:00Z") == Counter({("1m", "enqueued"): 3})
     assert {j["args"]["trader_id"] for j in jobs(conn)} == {str(missing), str(null), str(empty)}
-    assert {j["queue_name"] for j in jobs(conn)} == {"traders.1m"}
+    assert {j["queue_name"] for j in jobs(conn)} == {trader_queue("1m")}
 
 
 def test_disabled_and_blank_code_are_not_scheduled(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user, enabled=False)
-    make_trader(conn, user, code="")
-    make_trader(conn, user, code="  \n\t ")
-    make_trader(conn, user, code=None)  # type: ignore[arg-type]
-    ok = make_trader(conn, user)
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user, enabled=False)
+    make_trader(conn, user_id=user, code="")
+    make_trader(conn, user_id=user, code="  \n\t ")
+    make_trader(conn, user_id=user, code=None)  # type: ignore[arg-type]
+    ok = make_trader(conn, user_id=user)
     assert tick_only(conn, "2026-11-26T10:01:00Z") == Counter({("1m", "enqueued"): 1})
     assert [j["args"]["trader_id"] for j in jobs(conn)] == [str(ok)]
 
 
 def test_unknown_interval_is_flagged_and_does_not_stop_the_others(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    bad = make_trader(conn, user, interval="2m")
-    numeric = make_trader(conn, user, interval=None, extra={"refreshInterval": 5})
-    good = make_trader(conn, user, interval="5m")
+    user = make_user(conn, tier="elite")
+    bad = make_trader(conn, user_id=user, interval="2m")
+    numeric = make_trader(conn, user_id=user, interval=None, extra={"refreshInterval": 5})
+    good = make_trader(conn, user_id=user, interval="5m")
     problems = dict(
         conn.execute(
             "select id, schedule_problem from public.traders where id = any(%s)",
@@ -300,9 +276,9 @@ def test_unknown_interval_is_flagged_and_does_not_stop_the_others(conn: Conn) ->
 
 # -- idempotency, backlog, catch-up -----------------------------------------------------------
 def test_same_minute_twice_enqueues_nothing_the_second_time(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user)
-    make_trader(conn, user, interval="5m")
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user)
+    make_trader(conn, user_id=user, interval="5m")
     first = tick(conn, "2026-11-26T10:05:00Z")
     assert first == Counter({("1m", "enqueued"): 1, ("5m", "enqueued"): 1})
     assert tick(conn, "2026-11-26T10:05:30Z") == Counter()
@@ -313,13 +289,13 @@ def test_same_minute_twice_enqueues_nothing_the_second_time(conn: Conn) -> None:
 
 
 def test_waiting_job_is_a_backlog_skip_but_a_running_one_is_not(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    waiting = make_trader(conn, user)
-    running = make_trader(conn, user)
+    user = make_user(conn, tier="elite")
+    waiting = make_trader(conn, user_id=user)
+    running = make_trader(conn, user_id=user)
     tick(conn, "2026-11-26T10:00:00Z")
     conn.execute(
         "update procrastinate.procrastinate_jobs set status = 'doing' where queueing_lock = %s",
-        (f"trader:{running}",),
+        (trader_lock(running),),
     )
     counts = tick(conn, "2026-11-26T10:01:00Z")
     assert counts == Counter({("1m", "enqueued"): 1, ("1m", "skipped_backlog"): 1})
@@ -336,8 +312,8 @@ def test_waiting_job_is_a_backlog_skip_but_a_running_one_is_not(conn: Conn) -> N
 
 
 def test_missed_minutes_are_coalesced_to_the_latest_due_slot(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    traders = {iv: make_trader(conn, user, interval=iv) for iv in INTERVALS}
+    user = make_user(conn, tier="elite")
+    traders = {iv: make_trader(conn, user_id=user, interval=iv) for iv in INTERVALS}
     tick(conn, "2026-11-26T09:58:00Z")
     conn.execute("delete from procrastinate.procrastinate_jobs")
     # Down from 09:58:xx to 10:37: (09:58, 10:37] is scheduled now, once per trader.
@@ -362,8 +338,8 @@ def test_missed_minutes_are_coalesced_to_the_latest_due_slot(conn: Conn) -> None
 
 
 def test_catch_up_is_bounded_to_one_day(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    traders = {iv: make_trader(conn, user, interval=iv) for iv in INTERVALS}
+    user = make_user(conn, tier="elite")
+    traders = {iv: make_trader(conn, user_id=user, interval=iv) for iv in INTERVALS}
     tick(conn, "2026-11-20T10:00:00Z")
     conn.execute("delete from procrastinate.procrastinate_jobs")
     counts = tick(conn, "2026-11-26T10:37:00Z")  # six days later
@@ -378,16 +354,16 @@ def test_catch_up_is_bounded_to_one_day(conn: Conn) -> None:
 
 
 def test_first_tick_ever_schedules_only_its_minute(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user, interval="1h")
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user, interval="1h")
     assert tick(conn, "2026-11-26T10:37:00Z") == Counter()
     row = conn.execute("select last_slot from backend.scheduler_state").fetchone()
     assert row == (utc("2026-11-26T10:37:00"),)
 
 
 def test_concurrent_ticks_for_one_minute_enqueue_once(conn: Conn, db_url: str) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user)
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user)
     other = psycopg.connect(db_url, autocommit=True)
     try:
         conn.execute("begin")
@@ -408,12 +384,12 @@ def test_concurrent_ticks_for_one_minute_enqueue_once(conn: Conn, db_url: str) -
 
 # -- priority and claiming ---------------------------------------------------------------------
 def test_procrastinate_claims_elite_first(conn: Conn) -> None:
-    owners = {tier: make_user(conn, tier) for tier in ("free", "pro", "elite")}
+    owners = {tier: make_user(conn, tier=tier) for tier in ("free", "pro", "elite")}
     no_row = make_user(conn)
-    traders = {tier: make_trader(conn, uid) for tier, uid in owners.items()}
-    traders["none"] = make_trader(conn, no_row)
+    traders = {tier: make_trader(conn, user_id=uid) for tier, uid in owners.items()}
+    traders["none"] = make_trader(conn, user_id=no_row)
     tick(conn, "2026-11-26T10:00:00Z")
-    immediate = make_trader(conn, no_row, interval="5m", first_run=True)
+    immediate = make_trader(conn, user_id=no_row, interval="5m", first_run=True)
     priorities = {j["args"]["trader_id"]: j["priority"] for j in jobs(conn)}
     assert priorities == {
         str(traders["free"]): 1,
@@ -462,9 +438,9 @@ def test_service_role_may_run_the_tick_and_read_context(conn: Conn) -> None:
 
 # -- Python and CLI -------------------------------------------------------------------------------
 def test_python_tick_returns_typed_counts(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user)
-    make_trader(conn, user, interval="bogus")
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user)
+    make_trader(conn, user_id=user, interval="bogus")
     result = py_tick(conn, utc("2026-11-26T10:00:00"))
     assert result.slot == utc("2026-11-26T10:00:00")
     assert result.enqueued == 1
@@ -484,8 +460,8 @@ def test_python_tick_returns_typed_counts(conn: Conn) -> None:
 
 
 def test_cli_tick_json_and_table(conn: Conn, db_url: str) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user)
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user)
     runner = CliRunner()
     result = runner.invoke(
         app, ["tick", "--at", "2026-11-26T10:00", "--json"], env={"DATABASE_URL": db_url}
@@ -526,8 +502,8 @@ def test_next_tick_at_is_offset_after_the_next_boundary() -> None:
 
 
 def test_run_loop_ticks_each_minute_and_stops(conn: Conn, db_url: str) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user)
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user)
     stop = threading.Event()
     seen: list[TickResult] = []
 

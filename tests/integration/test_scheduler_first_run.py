@@ -13,7 +13,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.integration.test_scheduler import job_for, jobs, make_trader, make_user
+from tests.factories import make_trader, make_user
+from tests.integration.test_scheduler import job_for, jobs
+from traderctl.worker.queue.contract import TRADER_TASK, trader_lock, trader_queue
 
 Conn = psycopg.Connection[Any]
 
@@ -65,9 +67,9 @@ def test_user_insert_enqueues_a_top_priority_run_for_this_minute(conn: Conn) -> 
     trader = create(conn, user)
     [job] = job_for(conn, trader)
     assert job["priority"] == 100
-    assert job["queue_name"] == "traders.15m"
-    assert job["task_name"] == "run_trader"
-    assert job["lock"] == job["queueing_lock"] == f"trader:{trader}"
+    assert job["queue_name"] == trader_queue("15m")
+    assert job["task_name"] == TRADER_TASK
+    assert job["lock"] == job["queueing_lock"] == trader_lock(trader)
     assert job["status"] == "todo" and job["scheduled_at"] is None
     slot = datetime.fromisoformat(job["args"]["slot"])
     assert before <= slot <= current_minute(conn)
@@ -108,7 +110,7 @@ def test_code_change_runs_but_other_edits_do_not(conn: Conn) -> None:
             (trader,),
         )
     [job] = job_for(conn, trader)
-    assert (job["priority"], job["queue_name"]) == (100, "traders.1h")
+    assert (job["priority"], job["queue_name"]) == (100, trader_queue("1h"))
 
 
 def test_a_waiting_job_means_no_second_run_and_no_count(conn: Conn) -> None:
@@ -137,7 +139,7 @@ def test_over_the_hourly_cap_the_first_run_is_skipped_and_counted(conn: Conn) ->
 
 
 def test_the_last_runs_of_the_hourly_budget_are_allowed(conn: Conn) -> None:
-    user = make_user(conn, "pro")
+    user = make_user(conn, tier="pro")
     conn.execute(
         "insert into backend.user_hourly_executions (user_id, hour, enqueued)"
         " values (%s, date_trunc('hour', now(), 'UTC'), 718)",
@@ -162,10 +164,10 @@ def test_traders_that_cannot_run_get_no_first_run(conn: Conn, filt: dict[str, st
 
 
 def test_bulk_loads_may_skip_the_first_run(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user)  # sets traderctl.skip_first_run for its transaction
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user)  # sets traderctl.skip_first_run for its transaction
     assert jobs(conn) == []
-    make_trader(conn, user, first_run=True)
+    make_trader(conn, user_id=user, first_run=True)
     assert len(jobs(conn)) == 1
 
 

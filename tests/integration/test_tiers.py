@@ -12,7 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.integration.test_scheduler import job_for, jobs, make_trader, make_user, tick
+from tests.factories import make_trader, make_user
+from tests.integration.test_scheduler import job_for, jobs, tick
 
 Conn = psycopg.Connection[Any]
 
@@ -66,20 +67,20 @@ def test_free_tier_fourth_enabled_trader_is_refused_with_detail_and_hint(conn: C
 
 
 def test_pro_tier_allows_ten_and_elite_is_unlimited(conn: Conn) -> None:
-    pro = make_user(conn, "pro")
+    pro = make_user(conn, tier="pro")
     for _ in range(10):
-        make_trader(conn, pro)
+        make_trader(conn, user_id=pro)
     with pytest.raises(
         psycopg.errors.CheckViolation, match="pro tier allows 10 enabled traders; 10 are enabled"
     ):
-        make_trader(conn, pro)
-    elite = make_user(conn, "elite")
+        make_trader(conn, user_id=pro)
+    elite = make_user(conn, tier="elite")
     for _ in range(25):
-        make_trader(conn, elite)
+        make_trader(conn, user_id=elite)
 
 
 def test_multi_row_insert_is_counted_row_by_row(conn: Conn) -> None:
-    user = make_user(conn, "free")
+    user = make_user(conn, tier="free")
     with pytest.raises(psycopg.errors.CheckViolation, match="3 are enabled"):
         conn.execute(
             "insert into public.traders (user_id, filter)"
@@ -95,8 +96,8 @@ def test_multi_row_insert_is_counted_row_by_row(conn: Conn) -> None:
 
 def test_concurrent_enables_cannot_both_pass(conn: Conn, db_url: str) -> None:
     user = make_user(conn)
-    make_trader(conn, user)
-    make_trader(conn, user)
+    make_trader(conn, user_id=user)
+    make_trader(conn, user_id=user)
     a = psycopg.connect(db_url)  # not autocommit: each keeps its transaction open
     b = psycopg.connect(db_url)
     errors: list[BaseException] = []
@@ -137,8 +138,8 @@ def test_concurrent_enables_cannot_both_pass(conn: Conn, db_url: str) -> None:
 
 # -- downgrades ----------------------------------------------------------------------------------
 def test_downgrade_disables_the_newest_extra_traders(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    created = [make_trader(conn, user) for _ in range(5)]
+    user = make_user(conn, tier="elite")
+    created = [make_trader(conn, user_id=user) for _ in range(5)]
     conn.execute("update public.user_tiers set tier = 'free' where user_id = %s", (user,))
     state = enabled_names(conn, user)
     assert [t for t, *_ in state] == created
@@ -161,25 +162,25 @@ def test_downgrade_disables_the_newest_extra_traders(conn: Conn) -> None:
 
 
 def test_deleting_the_tier_row_means_free(conn: Conn) -> None:
-    user = make_user(conn, "pro")
+    user = make_user(conn, tier="pro")
     for _ in range(5):
-        make_trader(conn, user)
+        make_trader(conn, user_id=user)
     conn.execute("delete from public.user_tiers where user_id = %s", (user,))
     assert sum(1 for _, on, _ in enabled_names(conn, user) if on) == 3
 
 
 def test_deleting_the_user_cascades_cleanly(conn: Conn) -> None:
-    user = make_user(conn, "pro")
+    user = make_user(conn, tier="pro")
     for _ in range(5):
-        make_trader(conn, user)
+        make_trader(conn, user_id=user)
     conn.execute("delete from auth.users where id = %s", (user,))
     assert enabled_names(conn, user) == []
 
 
 def test_upgrade_keeps_everything(conn: Conn) -> None:
-    user = make_user(conn, "free")
+    user = make_user(conn, tier="free")
     for _ in range(3):
-        make_trader(conn, user)
+        make_trader(conn, user_id=user)
     conn.execute("update public.user_tiers set tier = 'elite' where user_id = %s", (user,))
     assert all(on for _, on, _ in enabled_names(conn, user))
 
@@ -187,9 +188,9 @@ def test_upgrade_keeps_everything(conn: Conn) -> None:
 # -- executions per hour -------------------------------------------------------------------------
 def test_hourly_cap_at_the_tick_keeps_the_oldest_traders(conn: Conn) -> None:
     user = make_user(conn)  # free: 60 per hour
-    oldest = make_trader(conn, user)
-    make_trader(conn, user)
-    make_trader(conn, user)
+    oldest = make_trader(conn, user_id=user)
+    make_trader(conn, user_id=user)
+    make_trader(conn, user_id=user)
     conn.execute(
         "insert into backend.user_hourly_executions (user_id, hour, enqueued)"
         " values (%s, '2026-11-26T10:00Z', 59)",
@@ -217,7 +218,7 @@ def test_hourly_cap_at_the_tick_keeps_the_oldest_traders(conn: Conn) -> None:
 def test_a_free_user_runs_at_most_60_times_an_hour(conn: Conn) -> None:
     user = make_user(conn)
     for _ in range(3):
-        make_trader(conn, user)  # 3 x 1m = 180 slots an hour
+        make_trader(conn, user_id=user)  # 3 x 1m = 180 slots an hour
     total = 0
     for minute in range(60):
         counts = tick(conn, f"2026-11-26T10:{minute:02d}:00Z")
@@ -233,8 +234,8 @@ def test_a_free_user_runs_at_most_60_times_an_hour(conn: Conn) -> None:
 
 
 def test_elite_has_no_hourly_cap(conn: Conn) -> None:
-    user = make_user(conn, "elite")
-    make_trader(conn, user)
+    user = make_user(conn, tier="elite")
+    make_trader(conn, user_id=user)
     conn.execute(
         "insert into backend.user_hourly_executions (user_id, hour, enqueued)"
         " values (%s, '2026-11-26T10:00Z', 100000)",
@@ -244,7 +245,7 @@ def test_elite_has_no_hourly_cap(conn: Conn) -> None:
 
 
 def test_old_hourly_counters_are_pruned(conn: Conn) -> None:
-    user = make_user(conn, "elite")
+    user = make_user(conn, tier="elite")
     conn.execute(
         "insert into backend.user_hourly_executions (user_id, hour, enqueued)"
         " values (%s, '2026-11-20T10:00Z', 5), (%s, '2026-11-25T10:00Z', 5)",
@@ -267,8 +268,8 @@ def test_old_hourly_counters_are_pruned(conn: Conn) -> None:
 def test_trader_context_carries_the_tier_limits(
     conn: Conn, tier: str | None, expected: tuple[Any, ...]
 ) -> None:
-    user = make_user(conn, tier)
-    trader = make_trader(conn, user, interval=None)
+    user = make_user(conn, tier=tier)
+    trader = make_trader(conn, user_id=user, interval=None)
     row = conn.execute(
         "select tier, max_symbols, max_executions_per_hour, queue_priority, refresh_interval,"
         " trader_id, user_id, enabled from backend.trader_context(%s)",

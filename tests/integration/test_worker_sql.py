@@ -15,9 +15,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.worker_support import enqueue, job_statuses, make_trader, make_user, signals_of
+from tests.factories import make_trader, make_user
+from tests.worker_support import enqueue, job_statuses, signals_of
 from traderctl.worker import queries
 from traderctl.worker.config import Settings
+from traderctl.worker.queue.contract import trader_queue
 from traderctl.worker.runner.maintenance import prune_history, recover_stalled
 
 SLOT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -32,7 +34,7 @@ def register(conn: psycopg.Connection[Any]) -> int:
 def claim(conn: psycopg.Connection[Any], worker_id: int, limit: int = 10, queues=None) -> list[int]:
     rows = conn.execute(
         queries.get("claim_trader_jobs"),
-        {"queues": queues or ["traders.1m"], "worker_id": worker_id, "limit": limit},
+        {"queues": queues or [trader_queue("1m")], "worker_id": worker_id, "limit": limit},
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -81,13 +83,13 @@ def commit(
 
 @pytest.fixture
 def trader(conn: psycopg.Connection[Any]) -> uuid.UUID:
-    return make_trader(conn, make_user(conn), "return true;")
+    return make_trader(conn, user_id=make_user(conn, tier="elite"), code="return true;")
 
 
 def test_claim_takes_priority_order_and_one_job_per_lock(conn: psycopg.Connection[Any]) -> None:
-    user = make_user(conn)
-    low = make_trader(conn, user, "return 1;")
-    high = make_trader(conn, user, "return 1;")
+    user = make_user(conn, tier="elite")
+    low = make_trader(conn, user_id=user, code="return 1;")
+    high = make_trader(conn, user_id=user, code="return 1;")
     j_low = enqueue(conn, low, SLOT, priority=1)
     j_high = enqueue(conn, high, SLOT, priority=3)
     # A second job of `high` for a later slot (no queueing lock, as after a requeue).
@@ -102,13 +104,15 @@ def test_claim_takes_priority_order_and_one_job_per_lock(conn: psycopg.Connectio
         "select procrastinate.procrastinate_finish_job_v1(%s, 'succeeded', false)", (j_high,)
     )
     assert claim(conn, worker) == [j_high2]
-    assert claim(conn, worker, queues=["traders.5m"]) == []  # lock of `low` is held
+    assert claim(conn, worker, queues=[trader_queue("5m")]) == []  # lock of `low` is held
     assert job_statuses(conn)[j_other_queue] == "todo"
 
 
 def test_two_claims_skip_each_others_rows(db_url: str, conn: psycopg.Connection[Any]) -> None:
-    user = make_user(conn)
-    jobs = [enqueue(conn, make_trader(conn, user, "return 1;"), SLOT) for _ in range(6)]
+    user = make_user(conn, tier="elite")
+    jobs = [
+        enqueue(conn, make_trader(conn, user_id=user, code="return 1;"), SLOT) for _ in range(6)
+    ]
     w1, w2 = register(conn), register(conn)
     with psycopg.connect(db_url) as a, psycopg.connect(db_url) as b:
         # Step 1: A claims 3 inside an open transaction (row locks held).

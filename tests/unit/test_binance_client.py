@@ -16,7 +16,8 @@ from traderctl.worker.errors import (
     ExchangeUnavailable,
 )
 from traderctl.worker.intervals import closed_through, due_intervals, intervals_closing_at
-from traderctl.worker.local.exchange_sim import ExchangeSimulator, FaultRule
+from traderctl.worker.local.exchange_sim import ExchangeSimulator
+from traderctl.worker.local.sim_faults import FaultRule
 from traderctl.worker.market.binance_client import BinanceClient
 from traderctl.worker.market.limits import Backoff, WeightBudget, endpoint_weight, klines_weight
 from traderctl.worker.market.shapes import (

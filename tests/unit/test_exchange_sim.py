@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from traderctl.worker.intervals import INTERVAL_MS
-from traderctl.worker.local.exchange_sim import ExchangeSimulator, FaultRule, Faults
+from traderctl.worker.local.exchange_sim import ExchangeSimulator
 from traderctl.worker.local.price_walk import aggregate
+from traderctl.worker.local.sim_faults import FaultRule, Faults
 
 NOW = int(datetime(2026, 11, 26, 10, 4, 30, tzinfo=UTC).timestamp() * 1000)
 
@@ -76,11 +77,13 @@ def test_klines_format(http: httpx.Client) -> None:
         for i in (1, 2, 3, 4, 5, 7, 9, 10):
             assert re.match(DECIMAL, row[i]), row[i]
         assert row[11] == "0"
-        assert row[6] == row[0] + 5 * 60_000 - 1
+        assert row[6] == row[0] + INTERVAL_MS["5m"] - 1
         assert float(row[3]) <= min(float(row[1]), float(row[4]))
         assert float(row[2]) >= max(float(row[1]), float(row[4]))
     opens = [r[0] for r in klines]
-    assert opens == sorted(opens) and opens[-1] == NOW - NOW % 300_000  # last = live candle
+    assert (
+        opens == sorted(opens) and opens[-1] == NOW - NOW % INTERVAL_MS["5m"]
+    )  # last = live candle
     assert klines[-1][6] > NOW
 
 
@@ -93,7 +96,7 @@ def test_ticker_format(http: httpx.Client) -> None:
         assert list(ticker) == [name for name, _ in TICKER_FIELDS]
         assert all(type(ticker[name]) is kind for name, kind in TICKER_FIELDS)
         assert re.match(r"^-?\d+\.\d{3}$", ticker["priceChangePercent"])
-        assert ticker["closeTime"] == NOW and ticker["openTime"] == NOW - 86_400_000
+        assert ticker["closeTime"] == NOW and ticker["openTime"] == NOW - INTERVAL_MS["1d"]
         assert ticker["lastId"] - ticker["firstId"] + 1 == ticker["count"]
     one = http.get("/api/v3/ticker/24hr", params={"symbol": "ETHUSDT"}).json()
     assert one == next(t for t in tickers if t["symbol"] == "ETHUSDT")
@@ -131,7 +134,7 @@ def test_exchange_info_format_and_catalog(http: httpx.Client) -> None:
 
 
 def test_weight_headers_follow_binance_weights(sim: ExchangeSimulator, http: httpx.Client) -> None:
-    sim.set_now(NOW + 3_600_000)  # a fresh weight window
+    sim.set_now(NOW + INTERVAL_MS["1h"])  # a fresh weight window
     requests: list[tuple[str, dict[str, str | int]]] = [
         ("/api/v3/exchangeInfo", {}),
         ("/api/v3/ticker/24hr", {}),
@@ -195,10 +198,10 @@ def test_longer_intervals_aggregate_shorter_ones() -> None:
     # The live candle is the aggregate of what has traded so far.
     live_5m = walk.live(spec, "5m", NOW)
     minutes = [
-        *walk.candles(spec, "1m", NOW - NOW % 300_000, NOW - NOW % 60_000 - 60_000),
+        *walk.candles(spec, "1m", NOW - NOW % INTERVAL_MS["5m"], NOW - NOW % 60_000 - 60_000),
         walk.live(spec, "1m", NOW),
     ]
-    agg = aggregate(minutes, live_5m.open_time, 300_000)
+    agg = aggregate(minutes, live_5m.open_time, INTERVAL_MS["5m"])
     assert (agg.open, agg.high, agg.low, agg.close) == (
         live_5m.open,
         live_5m.high,

@@ -1,1 +1,2 @@
-"""Development and demo tooling: embedded Postgres, exchange simulator, synthetic markets, demo seed, `traderctl up`. Production packages never import it."""
+"""Development and demo tooling: embedded Postgres, exchange simulator, synthetic markets,
+demo filters and seed, `traderctl up`. Production packages never import it."""

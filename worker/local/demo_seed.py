@@ -90,6 +90,7 @@ def seed_demo(conn: psycopg.Connection[Any]) -> int:
     traders = demo_traders()
     created = 0
     with conn.transaction():
+        conn.execute(queries.get("demo_disable_fallback"))
         for email, tier, _, _ in DEMO_USERS:
             conn.execute(
                 queries.get("demo_upsert_user"),

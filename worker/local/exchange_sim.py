@@ -9,46 +9,46 @@ Use it from tests, benchmarks and `make up` (``traderctl exchange-sim`` runs it 
 
 It serves ``GET /api/v3/exchangeInfo``, ``/api/v3/ticker/24hr``, ``/api/v3/klines``,
 ``/api/v3/ping`` and ``/api/v3/time`` in Binance's exact JSON (see
-:mod:`worker.market_sim_payloads`), from a seeded walk that advances with the clock
-(:mod:`worker.market_walk`). Each answer carries ``X-MBX-USED-WEIGHT-1M`` computed with
-Binance's weights; past ``weight_limit`` per minute it answers 429 with Retry-After.
+:mod:`traderctl.worker.local.sim_payloads`), from a seeded walk that advances with the
+clock (:mod:`traderctl.worker.local.price_walk`). Each answer carries
+``X-MBX-USED-WEIGHT-1M`` computed with Binance's weights; past ``weight_limit`` per minute
+it answers 429 with Retry-After. HTTP framing is in :mod:`traderctl.worker.local.sim_http`.
 
-Faults (also settable over HTTP: ``POST /_sim/faults`` with the JSON of
-:meth:`Faults.to_json`, ``DELETE /_sim/faults``; ``POST /_sim/clock`` with
-``{"now_ms": …}`` or ``{"advance_ms": …}``; ``GET /_sim/stats``):
+Faults (:mod:`traderctl.worker.local.sim_faults`; also settable over HTTP:
+``POST /_sim/faults`` with the JSON of ``Faults.to_json()``, ``DELETE /_sim/faults``;
+``POST /_sim/clock`` with ``{"now_ms": …}`` or ``{"advance_ms": …}``; ``GET /_sim/stats``):
 
 * ``latency_ms``: every data request waits this long first;
 * ``missing_symbols``: unknown to the exchange (absent from lists; klines → 400 -1121);
-* ``rules``: the first matching :class:`FaultRule` answers instead of the exchange —
-  any status (5xx, 429 and 418 with Retry-After, 4xx), a raw ``body``, or the real
-  body truncated (``malformed``); optionally only ``times`` times.
+* ``rules``: the first matching ``FaultRule`` answers instead of the exchange — any
+  status (5xx, 429 and 418 with Retry-After, 4xx), a raw ``body``, or the real body
+  truncated (``malformed``); optionally only ``times`` times.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from traderctl.worker.errors import ExchangeSimulatorError
 from traderctl.worker.intervals import INTERVAL_MS
 from traderctl.worker.local.price_walk import PriceWalk, SymbolSpec
 from traderctl.worker.local.sim_catalog import build_catalog
+from traderctl.worker.local.sim_faults import FaultRule, Faults
+from traderctl.worker.local.sim_http import Answer, SimServer, error_body
 from traderctl.worker.local.sim_payloads import Payloads
 from traderctl.worker.market.limits import BINANCE_WEIGHT_LIMIT, endpoint_weight
 
-__all__ = ["ENDPOINTS", "ExchangeSimulator", "FaultRule", "Faults"]
+__all__ = ["ENDPOINTS", "ExchangeSimulator"]
 
 log = logging.getLogger(__name__)
 
@@ -60,65 +60,6 @@ ENDPOINTS: dict[str, str] = {
     "/api/v3/ping": "ping",
     "/api/v3/time": "time",
 }
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 418: "I'm a teapot",
-            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Gateway Timeout"}  # fmt: skip
-
-
-@dataclass(frozen=True, kw_only=True)
-class FaultRule:
-    """Answer matching requests with ``status`` (and ``body``) instead of the real data."""
-
-    status: int = 503
-    endpoint: str | None = None  # 'exchangeInfo', 'ticker/24hr', 'klines'; None = any
-    symbol: str | None = None  # only requests with this symbol parameter
-    interval: str | None = None  # only klines of this interval
-    times: int | None = None  # None: until cleared
-    retry_after: int | None = None  # seconds, sent with 429/418 (default 1)
-    body: str | None = None  # raw body to send instead of Binance's error JSON
-    malformed: bool = False  # send the real body cut in half (with status 200)
-
-    def matches(self, endpoint: str, params: dict[str, str]) -> bool:
-        return (
-            (self.endpoint is None or self.endpoint == endpoint)
-            and (self.symbol is None or params.get("symbol") == self.symbol)
-            and (self.interval is None or params.get("interval") == self.interval)
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Faults:
-    """Everything the simulator does wrong on purpose; the default is nothing."""
-
-    latency_ms: int = 0
-    missing_symbols: frozenset[str] = frozenset()
-    rules: tuple[FaultRule, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "latency_ms": self.latency_ms,
-            "missing_symbols": sorted(self.missing_symbols),
-            "rules": [asdict(r) for r in self.rules],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Faults:
-        return cls(
-            latency_ms=int(data.get("latency_ms", 0)),
-            missing_symbols=frozenset(data.get("missing_symbols", ())),
-            rules=tuple(FaultRule(**r) for r in data.get("rules", ())),
-        )
-
-
-def _error(code: int, msg: str) -> str:
-    return json.dumps({"code": code, "msg": msg}, separators=(",", ":"))
-
-
-@dataclass
-class _Answer:
-    status: int
-    body: str
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class ExchangeSimulator:
@@ -150,7 +91,7 @@ class ExchangeSimulator:
         self._counts: Counter[tuple[str, int]] = Counter()
         self._weight_window = -1
         self._weight_used = 0
-        self._server: _Server | None = None
+        self._server: SimServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -159,7 +100,7 @@ class ExchangeSimulator:
         if self._server is not None:
             return self
         try:
-            server = _Server((self.host, self.requested_port), _Handler, self)
+            server = SimServer((self.host, self.requested_port), self)
         except OSError as exc:
             raise ExchangeSimulatorError(
                 f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}; "
@@ -327,19 +268,19 @@ class ExchangeSimulator:
         with self._lock:
             self._counts[(endpoint, status)] += 1
 
-    def answer(self, method: str, path: str, query: str, body: bytes) -> _Answer:
+    def answer(self, method: str, path: str, query: str, body: bytes) -> Answer:
         """The response to one request (the HTTP handler only frames it)."""
         if path.startswith("/_sim/"):
             return self._control(method, path, body)
         endpoint = ENDPOINTS.get(path)
         if endpoint is None or method != "GET":
-            return _Answer(404, _error(-1000, f"{method} {path} is not simulated."))
+            return Answer(404, error_body(-1000, f"{method} {path} is not simulated."))
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         answer = self._data_answer(endpoint, params)
         self._count(endpoint, answer.status)
         return answer
 
-    def _data_answer(self, endpoint: str, params: dict[str, str]) -> _Answer:
+    def _data_answer(self, endpoint: str, params: dict[str, str]) -> Answer:
         latency = self._faults.latency_ms
         if latency > 0:
             time.sleep(latency / 1000)
@@ -353,7 +294,7 @@ class ExchangeSimulator:
                 f"{self.weight_limit} per 1 MINUTE. Please use WebSocket Streams for live "
                 "updates to avoid polling the API."
             )
-            return _Answer(429, _error(-1003, msg), headers)
+            return Answer(429, error_body(-1003, msg), headers)
         rule = self._take_rule(endpoint, params)
         if rule is not None and not rule.malformed:
             return self._fault_answer(rule, headers)
@@ -362,72 +303,74 @@ class ExchangeSimulator:
             answer.body = answer.body[: max(1, len(answer.body) // 2)]
         return answer
 
-    def _fault_answer(self, rule: FaultRule, headers: dict[str, str]) -> _Answer:
+    def _fault_answer(self, rule: FaultRule, headers: dict[str, str]) -> Answer:
         status = rule.status
         if status in (418, 429):
             retry_after = rule.retry_after if rule.retry_after is not None else 1
             headers["Retry-After"] = str(retry_after)
         if rule.body is not None:
-            return _Answer(status, rule.body, headers)
+            return Answer(status, rule.body, headers)
         if status == 418:
             until = self.now_ms() + int(headers["Retry-After"]) * 1000
             msg = (
                 f"Way too many requests; IP(127.0.0.1) banned until {until}. Please use "
                 "WebSocket Streams for live updates to avoid bans."
             )
-            return _Answer(418, _error(-1003, msg), headers)
+            return Answer(418, error_body(-1003, msg), headers)
         if status == 429:
             msg = "Too many requests; please use WebSocket Streams for live updates."
-            return _Answer(429, _error(-1003, msg), headers)
+            return Answer(429, error_body(-1003, msg), headers)
         if status >= 500:
             msg = "Internal error; unable to process your request. Please try again."
-            return _Answer(status, _error(-1001, msg), headers)
-        return _Answer(status, _error(-1121, "Invalid symbol."), headers)
+            return Answer(status, error_body(-1001, msg), headers)
+        return Answer(status, error_body(-1121, "Invalid symbol."), headers)
 
     def _real_answer(
         self, endpoint: str, params: dict[str, str], headers: dict[str, str]
-    ) -> _Answer:
+    ) -> Answer:
         now = self.now_ms()
         if endpoint == "ping":
-            return _Answer(200, "{}", headers)
+            return Answer(200, "{}", headers)
         if endpoint == "time":
-            return _Answer(200, json.dumps({"serverTime": now}), headers)
+            return Answer(200, json.dumps({"serverTime": now}), headers)
         if endpoint == "exchangeInfo":
             info = self.payloads.exchange_info(self._visible(), now)
-            return _Answer(200, json.dumps(info, separators=(",", ":")), headers)
+            return Answer(200, json.dumps(info, separators=(",", ":")), headers)
         if endpoint == "ticker/24hr":
             if "symbol" in params:
                 spec = self._spec(params)
                 if spec is None:
-                    return _Answer(400, _error(-1121, "Invalid symbol."), headers)
-                return _Answer(
+                    return Answer(400, error_body(-1121, "Invalid symbol."), headers)
+                return Answer(
                     200, json.dumps(self.payloads.ticker(spec, now), separators=(",", ":")), headers
                 )
             tickers = [self.payloads.ticker(s, now) for s in self._visible()]
-            return _Answer(200, json.dumps(tickers, separators=(",", ":")), headers)
+            return Answer(200, json.dumps(tickers, separators=(",", ":")), headers)
         # klines
         spec = self._spec(params)
         if spec is None:
-            return _Answer(400, _error(-1121, "Invalid symbol."), headers)
+            return Answer(400, error_body(-1121, "Invalid symbol."), headers)
         interval = params.get("interval", "")
         if interval not in INTERVAL_MS:
-            return _Answer(400, _error(-1120, "Invalid interval."), headers)
+            return Answer(400, error_body(-1120, "Invalid interval."), headers)
         try:
             limit = min(1000, max(1, int(params.get("limit", "500"))))
             start = int(params["startTime"]) if "startTime" in params else None
             end = int(params["endTime"]) if "endTime" in params else None
         except ValueError:
-            return _Answer(400, _error(-1100, "Illegal characters found in a parameter."), headers)
+            return Answer(
+                400, error_body(-1100, "Illegal characters found in a parameter."), headers
+            )
         body = self.payloads.klines_body(
             spec, interval, now, limit=limit, start_time=start, end_time=end
         )
-        return _Answer(200, body, headers)
+        return Answer(200, body, headers)
 
-    def _control(self, method: str, path: str, body: bytes) -> _Answer:
+    def _control(self, method: str, path: str, body: bytes) -> Answer:
         try:
             data: Any = json.loads(body) if body else {}
         except ValueError:
-            return _Answer(400, _error(-1, "control body is not JSON"))
+            return Answer(400, error_body(-1, "control body is not JSON"))
         if path == "/_sim/faults":
             if method == "DELETE":
                 self.clear_faults()
@@ -435,93 +378,19 @@ class ExchangeSimulator:
                 try:
                     self.set_faults(Faults.from_json(data))
                 except (TypeError, ValueError) as exc:
-                    return _Answer(400, _error(-1, f"bad faults: {exc}"))
-            return _Answer(200, json.dumps(self.faults.to_json()))
+                    return Answer(400, error_body(-1, f"bad faults: {exc}"))
+            return Answer(200, json.dumps(self.faults.to_json()))
         if path == "/_sim/clock":
             if method == "POST":
                 if "advance_ms" in data:
                     self.advance(int(data["advance_ms"]))
                 elif "now_ms" in data:
                     self.set_now(None if data["now_ms"] is None else int(data["now_ms"]))
-            return _Answer(
+            return Answer(
                 200, json.dumps({"now_ms": self.now_ms(), "frozen": self._now_override is not None})
             )
         if path == "/_sim/stats":
             with self._lock:
                 counts = {f"{e} {s}": n for (e, s), n in sorted(self._counts.items())}
-            return _Answer(200, json.dumps({"requests": counts, "used_weight": self.used_weight()}))
-        return _Answer(404, _error(-1000, f"no control endpoint {path}"))
-
-
-class _Server(ThreadingHTTPServer):
-    """Tracks open connections so stop() can close keep-alive sockets and join threads."""
-
-    daemon_threads = False
-    block_on_close = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], sim: ExchangeSimulator
-    ) -> None:
-        self.sim = sim
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Frames the simulator's answers as HTTP/1.1 with keep-alive, in one write each."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "exchange-sim"
-    timeout = 30  # idle keep-alive connections end after this many seconds
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _serve(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            answer = self.server.sim.answer(method, parts.path, parts.query, body)
-        except Exception:  # a simulator bug must show up as a 500, not a dropped socket
-            log.exception("exchange simulator failed on %s %s", method, self.path)
-            answer = _Answer(500, _error(-1001, "simulator error"))
-        payload = answer.body.encode()
-        head = [f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, 'Error')}"]
-        head.append("Content-Type: application/json;charset=UTF-8")
-        head.append(f"Content-Length: {len(payload)}")
-        head.extend(f"{k}: {v}" for k, v in answer.headers.items())
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
-        self.wfile.flush()
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("exchange-sim: " + format, *args)
+            return Answer(200, json.dumps({"requests": counts, "used_weight": self.used_weight()}))
+        return Answer(404, error_body(-1000, f"no control endpoint {path}"))

@@ -1,7 +1,7 @@
 """The terminal dashboard of `traderctl up`: traders, signals, queues, lag and alerts.
 
-Everything on screen comes from the same SQL an operator can run (worker.admin and the
-`ops` views), read once per refresh. Headless runs (`--for`, no TTY) print one summary
+Everything on screen comes from the same SQL an operator can run (traderctl.worker.admin
+and the `ops` views), read once per refresh. Headless runs (`--for`, no TTY) print one summary
 line per refresh instead.
 """
 
@@ -17,12 +17,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from traderctl.worker.admin.operations import (
-    SignalFollower,
-    SignalRow,
-    list_traders,
-    stats_snapshot,
-)
+from traderctl.worker.admin.signals import SignalFollower, SignalRow
+from traderctl.worker.admin.stats import stats_snapshot
+from traderctl.worker.admin.traders import list_traders
 from traderctl.worker.local.supervisor import Supervisor
 
 __all__ = ["Dashboard"]
@@ -75,16 +72,32 @@ class Dashboard:
         # Fixed lines: header, three table frames, the queue rows, the alerts panel.
         spare = max(8, height - 26)
         trader_rows, signal_rows = spare * 3 // 5, spare - spare * 3 // 5
+        return Group(
+            self._header(now),
+            self._traders(now, trader_rows),
+            self._signals(signal_rows),
+            self._queues(),
+            Panel(self._alerts(), title="Alerts", title_align="left"),
+        )
+
+    def _header(self, now: datetime) -> Text:
         procs = Text()
         for child in self.supervisor.children:
             style = "green" if child.alive else "red"
             procs.append(f" {child.name}", style=style)
             procs.append(f"[{child.pid}]" if child.alive else "[down]", style="dim")
+        return Text.assemble(
+            ("traderctl up", "bold"),
+            f"  {now:%H:%M:%S}  signals this session: {self.signal_total}  processes:",
+            procs,
+            ("   Ctrl-C stops everything", "dim"),
+        )
 
+    def _traders(self, now: datetime, rows: int) -> Table:
         traders = Table(title="Traders", expand=True, title_justify="left")
         for col in ("name", "tier", "every", "last run", "status", "runs", "signals", "error"):
             traders.add_column(col, overflow="ellipsis", no_wrap=True)
-        for t in self.state["traders"].traders[:trader_rows]:
+        for t in self.state["traders"].traders[:rows]:
             status = t.last_run_status or "-"
             traders.add_row(
                 t.name,
@@ -96,11 +109,13 @@ class Dashboard:
                 str(t.signal_count),
                 (t.last_error or t.schedule_problem or t.disabled_reason or "")[:40],
             )
+        return traders
 
+    def _signals(self, rows: int) -> Table:
         signals = Table(title="Latest signals", expand=True, title_justify="left")
         for col in ("at", "trader", "symbol", "interval", "price", "24h %"):
             signals.add_column(col, no_wrap=True, overflow="ellipsis")
-        for s in list(reversed(self.signals))[:signal_rows]:
+        for s in list(reversed(self.signals))[:rows]:
             signals.add_row(
                 s.created_at.strftime("%H:%M:%S"),
                 s.trader_name or str(s.trader_id)[:8],
@@ -109,7 +124,9 @@ class Dashboard:
                 f"{s.price}" if s.price is not None else "-",
                 f"{s.change_percent}" if s.change_percent is not None else "-",
             )
+        return signals
 
+    def _queues(self) -> Table:
         queues = Table(title="Queues and lag", expand=True, title_justify="left")
         for col in ("queue", "waiting", "running", "oldest wait", "p50 lag", "p99 lag"):
             queues.add_column(col, no_wrap=True)
@@ -125,30 +142,18 @@ class Dashboard:
                 _ms(lrow.get("commit_lag_p50_ms")),
                 _ms(lrow.get("commit_lag_p99_ms")),
             )
+        return queues
 
-        alerts = self.state["alerts"]
+    def _alerts(self) -> Text:
         alert_text = Text()
-        if not alerts:
+        if not self.state["alerts"]:
             alert_text.append("no alerts", style="green")
-        for a in alerts:
+        for a in self.state["alerts"]:
             alert_text.append(f"{a['severity']}: {a['alert']} {a['subject'] or ''} ", style="red")
             alert_text.append(f"{a['detail'] or ''}\n", style="dim")
         for note in self.notes:
             alert_text.append(f"{note}\n", style="yellow")
-
-        header = Text.assemble(
-            ("traderctl up", "bold"),
-            f"  {now:%H:%M:%S}  signals this session: {self.signal_total}  processes:",
-            procs,
-            ("   Ctrl-C stops everything", "dim"),
-        )
-        return Group(
-            header,
-            traders,
-            signals,
-            queues,
-            Panel(alert_text, title="Alerts", title_align="left"),
-        )
+        return alert_text
 
 
 def _ms(value: Any) -> str:

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.live import Live
 
 from traderctl.worker import queries
-from traderctl.worker.admin.operations import list_traders
+from traderctl.worker.admin.traders import list_traders
 from traderctl.worker.config import Settings
 from traderctl.worker.db import connect
 from traderctl.worker.local.demo_seed import seed_demo

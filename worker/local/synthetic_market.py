@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from traderctl.worker.intervals import INTERVAL_MS
+from traderctl.worker.intervals import INTERVAL_MS, INTERVALS
 
 __all__ = [
     "DEFAULT_INTERVALS",
@@ -23,7 +23,8 @@ __all__ = [
     "generate_snapshot",
 ]
 
-DEFAULT_INTERVALS: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h", "1d")
+#: The browser app's timeframes (every interval but 30m): what the demo filters were written for.
+DEFAULT_INTERVALS: tuple[str, ...] = tuple(i for i in INTERVALS if i != "30m")
 #: Snapshot time of every generated dataset: 2025-01-06T12:34:00Z (fixed for determinism).
 SNAPSHOT_MS = 1_736_166_840_000
 
@@ -127,7 +128,7 @@ def _ticker(
         "l": _fmt(min(price, open_) * 0.99, decimals),
         "v": _fmt(quote / price, 3),
         "q": _fmt(quote, 4),
-        "O": SNAPSHOT_MS - 86_400_000,
+        "O": SNAPSHOT_MS - INTERVAL_MS["1d"],
         "C": SNAPSHOT_MS,
         "n": rng.randint(10_000, 2_000_000),
     }

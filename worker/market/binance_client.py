@@ -1,19 +1,21 @@
 """An asyncio httpx client for Binance's public market-data endpoints, within the limits.
 
-* Weight: every request reserves its weight in a :class:`~worker.rate_limit.WeightBudget`
-  first and the budget follows ``X-MBX-USED-WEIGHT-1M``, so we stay under our share of
-  the exchange's 6000/min even with other clients on the same IP.
+* Weight: every request first reserves its weight in a
+  :class:`~traderctl.worker.market.limits.WeightBudget`, and the budget follows
+  ``X-MBX-USED-WEIGHT-1M``, so we stay under our share of the exchange's 6000/min even
+  with other clients on the same IP.
 * 429: pause everything for the ``Retry-After`` seconds, then retry (bounded tries).
-* 418 (IP banned): stop. :class:`~worker.errors.ExchangeBanned` is raised at once and,
-  until the ``Retry-After`` has passed, for every further call without sending it.
+* 418 (IP banned): stop. :class:`~traderctl.worker.errors.ExchangeBanned` is raised at
+  once and, until the ``Retry-After`` has passed, for every further call without sending it.
 * Timeouts, connection errors, 5xx and unparsable JSON: retried with jittered
-  exponential backoff (:class:`~worker.rate_limit.Backoff`), then
-  :class:`~worker.errors.ExchangeUnavailable` / ``ExchangeMalformedResponse``.
-* Other 4xx (invalid symbol, bad parameter): :class:`~worker.errors.ExchangeRequestRejected`
-  with Binance's code and message, not retried.
+  exponential backoff (:class:`~traderctl.worker.market.limits.Backoff`), then
+  :class:`~traderctl.worker.errors.ExchangeUnavailable` / ``ExchangeMalformedResponse``.
+* Other 4xx (invalid symbol, bad parameter):
+  :class:`~traderctl.worker.errors.ExchangeRequestRejected` with Binance's code and
+  message, not retried.
 * Concurrency is bounded by a semaphore and httpx's connection pool of the same size.
 
-Answers are checked against the documented shapes (:mod:`worker.market_shapes`).
+Answers are checked against the documented shapes (:mod:`traderctl.worker.market.shapes`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -73,6 +76,13 @@ def _binance_error(response: httpx.Response) -> str:
         return f"code {data['code']}: {data['msg']}"
     except (ValueError, KeyError, TypeError):
         return response.text[:200] or "(empty body)"
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """A try that failed in a way worth retrying (5xx, 429, unparsable body)."""
+
+    error: MarketDataError
 
 
 class BinanceClient:
@@ -149,8 +159,8 @@ class BinanceClient:
         if left > 0:
             raise ExchangeBanned(
                 f"{what} not sent: the exchange banned this IP (HTTP 418) for another "
-                f"{left:.0f}s. Requests resume after the ban; lower MARKET_WEIGHT_BUDGET and "
-                "check for other clients on this IP."
+                f"{left:.0f}s. Requests resume after the ban; lower "
+                "TRADERCTL_MARKET_WEIGHT_BUDGET and check for other clients on this IP."
             )
 
     def _record(self, endpoint: str, status: str) -> None:
@@ -160,13 +170,12 @@ class BinanceClient:
 
     # -- the request loop ----------------------------------------------------------------
     async def _get_json(self, endpoint: str, params: dict[str, str | int], weight: int) -> Any:
-        """The parsed JSON of a successful answer (see :meth:`_get`)."""
-        return (await self._get(endpoint, params, weight))[0]
+        """The parsed JSON of ``GET /api/v3/{endpoint}``, within the limits, with retries.
 
-    async def _get(
-        self, endpoint: str, params: dict[str, str | int], weight: int
-    ) -> tuple[Any, str]:
-        """(parsed JSON, body text) of ``GET /api/v3/{endpoint}``, with limits and retries."""
+        Each try either returns, raises at once (418, other 4xx, budget timeout, a 429
+        asking for a longer pause than ``max_retry_after_s``) or yields a retryable error;
+        after the last try that error is raised, saying how many tries were made.
+        """
         path = f"/api/v3/{endpoint}"
         what = f"GET {self.base_url}{path}" + (
             "?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else ""
@@ -175,76 +184,93 @@ class BinanceClient:
         for attempt in range(self.backoff.attempts):
             if attempt:
                 await self._sleep(self.backoff.delay(attempt - 1, self._rng))
-            self._check_ban(what)
-            try:
-                await self.budget.acquire(weight, max_wait=self.max_retry_after_s)
-            except TimeoutError as exc:
-                raise ExchangeRateLimited(
-                    f"{what} not sent: {exc}. Lower MARKET_UNIVERSE_SIZE or raise "
-                    "MARKET_WEIGHT_BUDGET (Binance allows 6000/min)."
-                ) from exc
-            async with self._semaphore:
-                self._check_ban(what)
-                try:
-                    response = await self._http.get(path, params=params)
-                except httpx.TimeoutException as exc:
-                    self._record(endpoint, "timeout")
-                    error = ExchangeUnavailable(f"{what} timed out ({type(exc).__name__}).")
-                    continue
-                except httpx.TransportError as exc:
-                    self._record(endpoint, "error")
-                    error = ExchangeUnavailable(f"{what} failed: {type(exc).__name__}: {exc}.")
-                    continue
-            status = response.status_code
-            self._record(endpoint, str(status))
-            used = response.headers.get("X-MBX-USED-WEIGHT-1M")
-            if used is not None and used.isdigit():
-                self.last_used_weight = int(used)
-                self.budget.observe(int(used))
-                if self.metrics is not None:
-                    self.metrics.used_weight.set(int(used))
-            if status == 200:
-                try:
-                    text = response.content.decode()
-                    return json.loads(text), text
-                except ValueError as exc:
-                    error = ExchangeMalformedResponse(
-                        f"{what}: the answer is not valid JSON ({exc}); the last good data is "
-                        "kept. Check that BINANCE_BASE_URL points at a Binance Spot REST endpoint."
-                    )
-                    continue
-            if status == 418:
-                seconds = _retry_after(response, 120.0)
-                self.banned_until = max(self.banned_until, self._clock() + seconds)
-                if self.metrics is not None:
-                    self.metrics.banned.set(1)
-                raise ExchangeBanned(
-                    f"{what} answered 418 ({_binance_error(response)}): this IP is banned for "
-                    f"{seconds:.0f}s. No request is sent until then; lower MARKET_WEIGHT_BUDGET "
-                    "and check for other clients on this IP."
-                )
-            if status == 429:
-                seconds = _retry_after(response, 60.0)
-                self.budget.pause(seconds)
-                error = ExchangeRateLimited(
-                    f"{what} answered 429 ({_binance_error(response)}); paused {seconds:.0f}s as "
-                    "Retry-After asked. Lower MARKET_WEIGHT_BUDGET if this repeats."
-                )
-                if seconds > self.max_retry_after_s:
-                    raise error
-                log.warning("%s", error)
+            sent = await self._send(endpoint, path, params, weight, what)
+            if isinstance(sent, MarketDataError):
+                error = sent
                 continue
-            if status >= 500:
-                error = ExchangeUnavailable(
-                    f"{what} answered {status} ({_binance_error(response)})."
-                )
-                continue
-            raise ExchangeRequestRejected(
-                f"{what} was rejected with {status} ({_binance_error(response)}); not retried."
-            )
+            self._observe_weight(sent)
+            answer = self._interpret(sent, what)
+            if not isinstance(answer, _Retry):
+                return answer
+            error = answer.error
         assert error is not None
         raise type(error)(
             f"{error} Gave up after {self.backoff.attempts} tries; the last good data is kept."
+        )
+
+    async def _send(
+        self, endpoint: str, path: str, params: dict[str, str | int], weight: int, what: str
+    ) -> httpx.Response | MarketDataError:
+        """One request once the budget admits it; transport failures are returned."""
+        self._check_ban(what)
+        try:
+            await self.budget.acquire(weight, max_wait=self.max_retry_after_s)
+        except TimeoutError as exc:
+            raise ExchangeRateLimited(
+                f"{what} not sent: {exc}. Lower TRADERCTL_MARKET_UNIVERSE_SIZE or raise "
+                "TRADERCTL_MARKET_WEIGHT_BUDGET (Binance allows 6000/min)."
+            ) from exc
+        async with self._semaphore:
+            self._check_ban(what)
+            try:
+                response = await self._http.get(path, params=params)
+            except httpx.TimeoutException as exc:
+                self._record(endpoint, "timeout")
+                return ExchangeUnavailable(f"{what} timed out ({type(exc).__name__}).")
+            except httpx.TransportError as exc:
+                self._record(endpoint, "error")
+                return ExchangeUnavailable(f"{what} failed: {type(exc).__name__}: {exc}.")
+        self._record(endpoint, str(response.status_code))
+        return response
+
+    def _observe_weight(self, response: httpx.Response) -> None:
+        used = response.headers.get("X-MBX-USED-WEIGHT-1M")
+        if used is not None and used.isdigit():
+            self.last_used_weight = int(used)
+            self.budget.observe(int(used))
+            if self.metrics is not None:
+                self.metrics.used_weight.set(int(used))
+
+    def _interpret(self, response: httpx.Response, what: str) -> Any:
+        """The parsed body of a 200, a :class:`_Retry`, or raise for what must not retry."""
+        status = response.status_code
+        if status == 200:
+            try:
+                return json.loads(response.content.decode())
+            except ValueError as exc:
+                return _Retry(
+                    ExchangeMalformedResponse(
+                        f"{what}: the answer is not valid JSON ({exc}); the last good data is "
+                        "kept. Check that BINANCE_BASE_URL points at a Binance Spot REST endpoint."
+                    )
+                )
+        if status == 418:
+            seconds = _retry_after(response, 120.0)
+            self.banned_until = max(self.banned_until, self._clock() + seconds)
+            if self.metrics is not None:
+                self.metrics.banned.set(1)
+            raise ExchangeBanned(
+                f"{what} answered 418 ({_binance_error(response)}): this IP is banned for "
+                f"{seconds:.0f}s. No request is sent until then; lower "
+                "TRADERCTL_MARKET_WEIGHT_BUDGET and check for other clients on this IP."
+            )
+        if status == 429:
+            seconds = _retry_after(response, 60.0)
+            self.budget.pause(seconds)
+            error = ExchangeRateLimited(
+                f"{what} answered 429 ({_binance_error(response)}); paused {seconds:.0f}s as "
+                "Retry-After asked. Lower TRADERCTL_MARKET_WEIGHT_BUDGET if this repeats."
+            )
+            if seconds > self.max_retry_after_s:
+                raise error
+            log.warning("%s", error)
+            return _Retry(error)
+        if status >= 500:
+            return _Retry(
+                ExchangeUnavailable(f"{what} answered {status} ({_binance_error(response)}).")
+            )
+        raise ExchangeRequestRejected(
+            f"{what} was rejected with {status} ({_binance_error(response)}); not retried."
         )
 
     # -- endpoints -----------------------------------------------------------------------
@@ -260,17 +286,10 @@ class BinanceClient:
 
     async def klines(self, symbol: str, interval: str, limit: int = 250) -> list[list[Any]]:
         """The latest ``limit`` klines of ``symbol`` (the last one is live)."""
-        return (await self.klines_text(symbol, interval, limit))[0]
-
-    async def klines_text(
-        self, symbol: str, interval: str, limit: int = 250
-    ) -> tuple[list[list[Any]], str]:
-        """(klines, the answer's JSON text verbatim): what market_klines stores."""
         params: dict[str, str | int] = {"symbol": symbol, "interval": interval, "limit": limit}
-        data, text = await self._get("klines", params, klines_weight(limit))
-        klines = check_klines(
+        data = await self._get_json("klines", params, klines_weight(limit))
+        return check_klines(
             data,
             what=f"GET {self.base_url}/api/v3/klines?symbol={symbol}&interval={interval}",
             interval=interval,
         )
-        return klines, text

@@ -6,8 +6,8 @@ Weights (Spot REST API, the IP's REQUEST_WEIGHT limit is 6000 per minute):
 * ``GET /api/v3/ticker/24hr``: 2 for one ``symbol``; for ``symbols``: 1–20 → 2,
   21–100 → 40, 101+ → 80; without a symbol (every pair in one call): 80.
 * ``GET /api/v3/klines``: by ``limit`` — 1–99 → 1, 100–499 → 2, 500–1000 → 5,
-  over 1000 → 10 (the limit-based table the issue specifies; the current Spot reference
-  lists a flat 2, which is the same figure for our limit of 250).
+  over 1000 → 10 (Binance's limit-based table; the current Spot reference lists a flat
+  2, which is the same figure for our limit of 250).
 
 The exchange counts weight in fixed one-minute windows and reports the window's total
 in ``X-MBX-USED-WEIGHT-1M``. :class:`WeightBudget` keeps our own estimate per window,
@@ -22,6 +22,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from traderctl.worker.backoff import Backoff as RetryPolicy
 
 __all__ = [
     "BINANCE_WEIGHT_LIMIT",
@@ -114,7 +116,7 @@ class WeightBudget:
 
     @property
     def used(self) -> int:
-        """Weight used in the current window (our estimate or the exchange's, whichever is higher)."""
+        """Weight used in the current window: our estimate or the exchange's, if higher."""
         self._roll()
         return self._used
 
@@ -165,7 +167,6 @@ class Backoff:
     attempts: int = 4  # total tries, including the first
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed try number ``attempt``: uniform in [½·d, d]."""
-        ceiling = min(self.cap, self.base * 2.0**attempt)
-        draw: float = (rng or random).random()
-        return ceiling * (0.5 + 0.5 * draw)
+        """Seconds to wait after failed try number ``attempt``: uniform in [½·d, d]
+        (the shared policy, :class:`traderctl.worker.backoff.Backoff`, with jitter ½)."""
+        return RetryPolicy(first=self.base, cap=self.cap, jitter=0.5).delay(attempt, rng)

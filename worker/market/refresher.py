@@ -1,24 +1,29 @@
-"""The market-data worker: keep the snapshot tables fresh, aligned to candle closes.
+"""The market-data refresher: keep the snapshot tables fresh, aligned to candle closes.
 
-``traderctl market-data`` runs :func:`run_market_data`; tests and benchmarks drive a
-:class:`MarketDataRefresher` directly::
+``traderctl market-data`` runs :func:`traderctl.worker.market.process.run_market_data`;
+tests and benchmarks drive a :class:`MarketDataRefresher` directly::
 
     async with BinanceClient(sim.base_url, budget=WeightBudget(3000)) as client:
         refresher = MarketDataRefresher(conn, client, MarketDataOptions())
         result = await refresher.refresh(full=True)     # one transaction
         result = await refresher.refresh()              # only what closed since
 
-**Cadence.** A full refresh on start, then one refresh just after every minute boundary
-(MARKET_REFRESH_DELAY_MS later): the tickers, plus the klines of every interval whose
-candle has closed since that interval was last stored (:func:`due_intervals`: at 10:05
+One refresh is: plan (:mod:`.refresh_plan`), fetch (:mod:`.fetch`), assemble one batch
+(:mod:`.refresh_batch`), write it in one transaction (:mod:`.store`), and only then move
+the in-memory state. The minute loop is in :mod:`.process`, the alerts in :mod:`.events`.
+
+**Cadence.** A full refresh on start, then one refresh just after every minute boundary:
+the tickers, plus the klines of every interval whose candle has closed since that
+interval was last stored (:func:`~traderctl.worker.intervals.due_intervals`: at 10:05
 that is 1m and 5m, at 04:00 everything up to 4h, at 00:00 all seven; after a missed
 minute it catches up). Series flagged stale are retried every minute whatever their
 interval. The universe (top N USDT pairs by 24h quote volume) is recomputed on start and
 at every full hour; new members get every interval at once, leavers are deleted.
 
-**Intervals.** All seven intervals are fetched for every symbol (MARKET_INTERVALS can
-narrow this): it costs 1400 weight at a full refresh or at 00:00 UTC, inside the 3000
-budget, and a trader enabled later never waits for its timeframe to be fetched.
+**Intervals.** All seven intervals are fetched for every symbol
+(TRADERCTL_MARKET_INTERVALS can narrow this): it costs 1400 weight at a full refresh or
+at 00:00 UTC, inside the 3000 budget, and a trader enabled later never waits for its
+timeframe to be fetched.
 
 **Versions.** A refresh bumps ``market_snapshots.version`` of exactly the intervals it
 rewrote (due intervals, plus any interval whose series changed because of universe
@@ -37,10 +42,7 @@ answers are typed errors, logged, and keep the last good data.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -49,47 +51,38 @@ from typing import Any
 import psycopg
 
 from traderctl.worker.config import DEFAULT_EXCLUDED_BASES, Settings
-from traderctl.worker.db import connect
 from traderctl.worker.errors import (
     ExchangeBanned,
-    ExchangeMalformedResponse,
-    ExchangeRequestRejected,
     MarketDataError,
     TraderctlError,
     UniverseEmpty,
 )
-from traderctl.worker.intervals import (
-    INTERVALS,
-    MINUTE_MS,
-    closed_through,
-    due_intervals,
-    minute_floor,
-    ms_to_datetime,
-    next_minute,
-)
-from traderctl.worker.market import store as store
+from traderctl.worker.intervals import INTERVALS, MINUTE_MS, minute_floor, ms_to_datetime
+from traderctl.worker.market import events, store
 from traderctl.worker.market.binance_client import BinanceClient
-from traderctl.worker.market.limits import Backoff, WeightBudget
+from traderctl.worker.market.fetch import Overview, SeriesOutcome, fetch_overview, fetch_series
 from traderctl.worker.market.metrics import MarketMetrics
-from traderctl.worker.market.shapes import ListedSymbol, ticker_to_stream
+from traderctl.worker.market.refresh_batch import StaleBook, add_tickers
+from traderctl.worker.market.refresh_plan import (
+    UniverseChange,
+    bump_targets,
+    due_now,
+    series_jobs,
+    universe_due,
+)
+from traderctl.worker.market.shapes import ListedSymbol
 from traderctl.worker.market.store import MarketEvent, RefreshBatch
 from traderctl.worker.market.universe import select_universe
 
-__all__ = [
-    "MarketDataOptions",
-    "MarketDataRefresher",
-    "RefreshResult",
-    "run_market_data",
-]
+__all__ = ["MarketDataOptions", "MarketDataRefresher", "RefreshResult"]
 
 log = logging.getLogger(__name__)
 _HOUR_MS = 60 * MINUTE_MS
-_MAX_SERIES_EVENTS = 25  # per refresh; the rest is summarised in one event
 
 
 @dataclass(frozen=True, kw_only=True)
 class MarketDataOptions:
-    """What to keep fresh (see worker/config.py for the matching variables)."""
+    """What to keep fresh (the TRADERCTL_MARKET_* settings of worker/config.py)."""
 
     universe_size: int = 100
     excluded_bases: tuple[str, ...] = DEFAULT_EXCLUDED_BASES
@@ -133,17 +126,6 @@ class RefreshResult:
 
 
 @dataclass
-class _Outcome:
-    """Result of fetching one series."""
-
-    symbol: str
-    interval: str
-    klines: list[list[Any]] | None = None
-    text: str = ""  # the answer's JSON text, stored verbatim
-    error: MarketDataError | None = None
-
-
-@dataclass
 class _State:
     """What the refresher knows between refreshes (loaded from the database on start)."""
 
@@ -155,12 +137,27 @@ class _State:
     loaded: bool = False
 
 
-def _event_kind(error: MarketDataError) -> str:
-    if isinstance(error, ExchangeMalformedResponse):
-        return "malformed"
-    if isinstance(error, ExchangeRequestRejected):
-        return "request_failed"
-    return "stale"
+@dataclass(frozen=True)
+class _Clock:
+    """The instants one refresh is measured against."""
+
+    now: int  # ms since the epoch
+    minute: int  # the minute boundary at or before ``now``
+    started: float  # perf_counter() at the start
+    requests_before: int  # client requests sent before this refresh
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A committed refresh, as far as its result needs to know."""
+
+    due: list[str]
+    change: UniverseChange
+    batch: RefreshBatch
+    stale: dict[tuple[str, str], str]
+    tickers_ok: bool
+    versions: dict[str, int]
+    write_seconds: float
 
 
 class MarketDataRefresher:
@@ -207,154 +204,87 @@ class MarketDataRefresher:
         self.state.universe = universe
         self.state.loaded = True
 
-    # -- fetching ------------------------------------------------------------------------
-    async def _fetch_series(self, symbol: str, interval: str) -> _Outcome:
-        try:
-            klines, text = await self.client.klines_text(
-                symbol, interval, self.options.klines_limit
-            )
-        except ExchangeBanned:
-            raise
-        except MarketDataError as exc:
-            log.warning("%s %s: %s", symbol, interval, exc)
-            return _Outcome(symbol, interval, error=exc)
-        return _Outcome(symbol, interval, klines=klines, text=text)
-
-    async def _gather_series(self, jobs: list[tuple[str, str]]) -> list[_Outcome]:
-        tasks = [asyncio.ensure_future(self._fetch_series(s, i)) for s, i in jobs]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-
-    # -- one refresh ---------------------------------------------------------------------
+    # -- one refresh, with its failure handling ------------------------------------------
     async def refresh(self, *, full: bool = False) -> RefreshResult:
         """Refresh what is due now (everything when ``full`` or on the first call)."""
-        started = time.perf_counter()
         now = self.now_ms()
-        minute = minute_floor(now)
+        clock = _Clock(
+            now=now,
+            minute=minute_floor(now),
+            started=time.perf_counter(),
+            requests_before=self._requests(),
+        )
         full = full or self._needs_full
-        requests_before = sum(self.client.counts.values())
         rate_limited_before = self.client.count("429")
         try:
             if not self.state.loaded:
                 await self._load_state()
-            result = await self._refresh(now, minute, full, started, requests_before)
+            written = await self._refresh(clock, full)
+            result = self._result(clock, full, written)
         except ExchangeBanned as exc:
             log.error("%s", exc)
             self._needs_full = True
-            event = MarketEvent(
-                kind="banned",
-                severity="critical",
-                message=str(exc),
-                detail={"banned_for_s": round(self.client.banned_for())},
-            )
-            with contextlib.suppress(psycopg.Error, TraderctlError):
-                await asyncio.to_thread(store.record_events, self.conn, [event])
-            result = self._failed("banned", minute, full, started, requests_before, exc)
+            await events.record_quietly(self.conn, events.banned(exc, self.client.banned_for()))
+            result = self._failed("banned", clock, full, exc)
         except (MarketDataError, psycopg.Error, TraderctlError) as exc:
             log.error("market-data refresh failed: %s", exc)
-            result = self._failed("failed", minute, full, started, requests_before, exc)
+            result = self._failed("failed", clock, full, exc)
         limited = self.client.count("429") - rate_limited_before
         if limited:
-            event = MarketEvent(
-                kind="rate_limited",
-                severity="warning",
-                message=f"the exchange answered 429 {limited} time(s) during the refresh of "
-                f"{ms_to_datetime(minute):%H:%M}; requests paused as Retry-After asked.",
-                detail={"count": limited},
-            )
-            with contextlib.suppress(psycopg.Error, TraderctlError):
-                await asyncio.to_thread(store.record_events, self.conn, [event])
-        if self.metrics is not None:
-            self.metrics.refreshes.labels(status=result.status).inc()
-            self.metrics.refresh_seconds.observe(result.seconds)
-            self.metrics.banned.set(1 if self.client.banned_for() > 0 else 0)
-            for interval in self.options.intervals:
-                count = sum(1 for (_, i) in self.state.stale if i == interval)
-                self.metrics.stale_series.labels(interval=interval).set(count)
-            for interval, version in result.versions.items():
-                self.metrics.snapshot_version.labels(interval=interval).set(version)
+            await events.record_quietly(self.conn, events.rate_limited(limited, clock.minute))
+        self._publish_metrics(result)
         return result
 
-    def _failed(
-        self,
-        status: str,
-        minute: int,
-        full: bool,
-        started: float,
-        requests_before: int,
-        error: Exception,
-    ) -> RefreshResult:
-        return RefreshResult(
-            status=status,
-            minute=minute,
-            full=full,
-            intervals=(),
-            versions={},
-            symbols=len(self.state.universe),
-            fresh_series=0,
-            stale_series=[],
-            universe_changed=False,
-            requests=sum(self.client.counts.values()) - requests_before,
-            used_weight=self.client.last_used_weight,
-            seconds=time.perf_counter() - started,
-            error=str(error),
-        )
+    def _requests(self) -> int:
+        return sum(self.client.counts.values())
 
-    async def _refresh(
-        self, now: int, minute: int, full: bool, started: float, requests_before: int
-    ) -> RefreshResult:
+    async def _refresh(self, clock: _Clock, full: bool) -> _Written:
         opts, state = self.options, self.state
-        events: list[MarketEvent] = []
-        need_universe = (
-            full
-            or not state.universe
-            or state.listed is None
-            or minute - state.universe_at >= opts.universe_every_ms
-            or minute % opts.universe_every_ms == 0
+        need_universe = universe_due(
+            full=full,
+            universe=state.universe,
+            listing_known=state.listed is not None,
+            minute=clock.minute,
+            universe_at=state.universe_at,
+            every_ms=opts.universe_every_ms,
         )
-        # Tickers (every minute) and the listing (when the universe is recomputed).
-        listing_task = asyncio.ensure_future(self.client.exchange_info()) if need_universe else None
-        tickers: dict[str, dict[str, Any]] | None
-        try:
-            tickers = {t["symbol"]: t for t in await self.client.tickers()}
-        except ExchangeBanned:
-            if listing_task is not None:
-                listing_task.cancel()
-                await asyncio.gather(listing_task, return_exceptions=True)
-            raise
-        except MarketDataError as exc:
-            log.error("tickers not refreshed: %s", exc)
-            events.append(
-                MarketEvent(
-                    kind=_event_kind(exc) if _event_kind(exc) != "stale" else "request_failed",
-                    severity="warning",
-                    message=str(exc),
-                )
-            )
-            tickers = None
-        if listing_task is not None:
-            try:
-                state.listed = await listing_task
-            except ExchangeBanned:
-                raise
-            except MarketDataError as exc:
-                log.error("exchangeInfo not refreshed: %s", exc)
-                events.append(
-                    MarketEvent(
-                        kind=_event_kind(exc) if _event_kind(exc) != "stale" else "request_failed",
-                        severity="warning",
-                        message=str(exc),
-                    )
-                )
+        overview = await fetch_overview(self.client, with_listing=need_universe)
+        if overview.listed is not None:
+            state.listed = overview.listed
+        change = self._choose_universe(need_universe, overview.tickers, clock.minute)
+        due = due_now(
+            full=full, now=clock.now, stored=state.closed_through, intervals=opts.intervals
+        )
+        jobs = series_jobs(
+            universe=change.new,
+            added=change.added,
+            due=due,
+            intervals=opts.intervals,
+            stale=state.stale,
+        )
+        outcomes = await fetch_series(self.client, jobs, opts.klines_limit)
+        batch, book = self._assemble(clock, due, overview, change, outcomes)
+        write_started = time.perf_counter()
+        versions = await asyncio.to_thread(store.write_refresh, self.conn, batch)
+        write_seconds = time.perf_counter() - write_started
+        self._commit(batch, book.stale, change.new)
+        return _Written(
+            due=due,
+            change=change,
+            batch=batch,
+            stale=book.stale,
+            tickers_ok=overview.tickers is not None,
+            versions=versions,
+            write_seconds=write_seconds,
+        )
 
-        # The universe.
-        old_universe = list(state.universe)
-        universe = old_universe
+    def _choose_universe(
+        self, need_universe: bool, tickers: dict[str, dict[str, Any]] | None, minute: int
+    ) -> UniverseChange:
+        """Recompute the top-N when due and possible; otherwise keep the stored one."""
+        state, opts = self.state, self.options
+        old = list(state.universe)
+        universe = old
         if need_universe and tickers is not None and state.listed is not None:
             universe = select_universe(
                 state.listed, tickers, size=opts.universe_size, excluded_bases=opts.excluded_bases
@@ -367,253 +297,114 @@ class MarketDataRefresher:
                 "no universe yet: the first tickers/exchangeInfo requests failed; the next "
                 "minute retries. Check BINANCE_BASE_URL."
             )
-        universe_changed = universe != old_universe and set(universe) != set(old_universe)
-        added = [s for s in universe if s not in set(old_universe)]
-        removed = sorted(set(old_universe) - set(universe))
-        if universe_changed and old_universe:
-            events.append(
-                MarketEvent(
-                    kind="universe",
-                    severity="info",
-                    message=f"universe changed: {len(added)} symbol(s) in, {len(removed)} out.",
-                    detail={"added": added, "removed": removed},
-                )
-            )
+        return UniverseChange(old=old, new=universe)
 
-        # Which series to fetch.
-        due = (
-            list(opts.intervals)
-            if full
-            else due_intervals(now, state.closed_through, opts.intervals)
+    def _assemble(
+        self,
+        clock: _Clock,
+        due: list[str],
+        overview: Overview,
+        change: UniverseChange,
+        outcomes: list[SeriesOutcome],
+    ) -> tuple[RefreshBatch, StaleBook]:
+        """The one batch this refresh writes, and the stale book it leaves behind."""
+        opts, state = self.options, self.state
+        batch = RefreshBatch(
+            universe=change.new if change.changed else None, events=self._events(overview, change)
         )
-        members = set(universe)
-        jobs: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
-        for interval in opts.intervals:
-            symbols = universe if interval in due else added
-            for symbol in symbols:
-                jobs.append((symbol, interval))
-                seen.add((symbol, interval))
-        for symbol, interval in sorted(state.stale):
-            if symbol in members and interval in opts.intervals and (symbol, interval) not in seen:
-                jobs.append((symbol, interval))
-        outcomes = await self._gather_series(jobs)
-
-        # Assemble one batch.
-        batch = RefreshBatch(universe=universe if universe_changed else None, events=events)
-        if tickers is not None:
-            present = [s for s in universe if s in tickers]
-            present.sort(key=lambda s: (-float(tickers[s]["quoteVolume"]), s))
-            missing = [s for s in universe if s not in tickers]
-            for rank, symbol in enumerate(present, start=1):
-                rest = tickers[symbol]
-                text = json.dumps(ticker_to_stream(rest), separators=(",", ":"))
-                batch.tickers.append((symbol, text, float(rest["quoteVolume"]), rank))
-            batch.kept_ranks = [(s, len(present) + i) for i, s in enumerate(missing, start=1)]
-            batch.ticker_minute = ms_to_datetime(minute)
-            batch.missing_tickers = len(missing)
-            if missing:
-                log.warning(
-                    "no 24h ticker for %d universe symbol(s): %s", len(missing), missing[:10]
-                )
-
-        touched: set[str] = set(due)
-        new_stale: dict[tuple[str, str], str] = {
-            k: v for k, v in state.stale.items() if k[0] in members
-        }
-        series_events: list[MarketEvent] = []
+        if overview.tickers is not None:
+            add_tickers(batch, change.new, overview.tickers, clock.minute)
+        book = StaleBook.carry_over(state.stale, members=change.new, due=due)
         for outcome in outcomes:
-            key = (outcome.symbol, outcome.interval)
-            expected = closed_through(outcome.interval, now)
-            if outcome.klines is not None:
-                last_open = outcome.klines[-1][0]
-                text = json.dumps(outcome.klines, separators=(",", ":"))
-                batch.fresh.append(
-                    (outcome.symbol, outcome.interval, text, ms_to_datetime(last_open))
-                )
-                touched.add(outcome.interval)
-                if last_open < expected:
-                    reason = (
-                        f"the exchange's newest {outcome.interval} candle opens at "
-                        f"{ms_to_datetime(last_open):%Y-%m-%d %H:%M}, expected "
-                        f"{ms_to_datetime(expected):%Y-%m-%d %H:%M}; retried next minute"
-                    )
-                    batch.stale.append((*key, reason))
-                    new_stale[key] = reason
-                elif key in new_stale:
-                    del new_stale[key]
-                    series_events.append(
-                        MarketEvent(
-                            kind="recovered",
-                            severity="info",
-                            symbol=outcome.symbol,
-                            interval=outcome.interval,
-                            message=f"{outcome.symbol} {outcome.interval} is fresh again.",
-                        )
-                    )
-            else:
-                assert outcome.error is not None
-                reason = str(outcome.error)
-                batch.stale.append((*key, reason))
-                if new_stale.get(key) != reason:
-                    touched.add(outcome.interval)
-                if key not in new_stale:
-                    series_events.append(
-                        MarketEvent(
-                            kind=_event_kind(outcome.error),
-                            severity="warning",
-                            symbol=outcome.symbol,
-                            interval=outcome.interval,
-                            message=reason,
-                            detail={"error": type(outcome.error).__name__},
-                        )
-                    )
-                new_stale[key] = reason
-        if universe_changed:
-            touched.update(opts.intervals)
-        if len(series_events) > _MAX_SERIES_EVENTS:
-            extra = len(series_events) - _MAX_SERIES_EVENTS
-            series_events = series_events[:_MAX_SERIES_EVENTS]
-            series_events.append(
-                MarketEvent(
-                    kind="stale",
-                    severity="warning",
-                    message=f"{extra} more series changed state in this refresh (not listed).",
-                    detail={"count": extra},
-                )
-            )
-        batch.events.extend(series_events)
-        for interval in opts.intervals:
-            if interval not in touched:
-                continue
-            if interval in due:
-                target = closed_through(interval, now)
-            else:
-                stored = state.closed_through.get(interval)
-                target = stored if stored is not None else closed_through(interval, now)
-            batch.bump[interval] = ms_to_datetime(target)
+            book.record(batch, outcome, clock.now)
+        if change.changed:
+            book.touched.update(opts.intervals)
+        batch.events.extend(events.cap_series_events(book.events))
+        batch.bump = bump_targets(
+            intervals=opts.intervals,
+            touched=book.touched,
+            due=due,
+            stored=state.closed_through,
+            now=clock.now,
+        )
+        return batch, book
 
-        write_started = time.perf_counter()
-        versions = await asyncio.to_thread(store.write_refresh, self.conn, batch)
-        write_seconds = time.perf_counter() - write_started
+    @staticmethod
+    def _events(overview: Overview, change: UniverseChange) -> list[MarketEvent]:
+        found = list(overview.events)
+        if change.changed and change.old:
+            found.append(events.universe_changed(change.added, change.removed))
+        return found
 
-        # Only now, with the transaction committed, does the in-memory state move.
+    def _commit(
+        self, batch: RefreshBatch, stale: dict[tuple[str, str], str], universe: list[str]
+    ) -> None:
+        """Move the in-memory state, only once the transaction has committed."""
         for interval, when in batch.bump.items():
-            state.closed_through[interval] = int(when.timestamp() * 1000)
-        state.stale = new_stale
-        state.universe = universe
+            self.state.closed_through[interval] = int(when.timestamp() * 1000)
+        self.state.stale = stale
+        self.state.universe = universe
         self._needs_full = False
-        stale_now = sorted((s, i, r) for (s, i), r in new_stale.items())
+
+    # -- reporting -----------------------------------------------------------------------
+    def _result(self, clock: _Clock, full: bool, written: _Written) -> RefreshResult:
+        batch = written.batch
+        stale_now = sorted((s, i, r) for (s, i), r in written.stale.items())
+        partial = stale_now or batch.missing_tickers or not written.tickers_ok
         result = RefreshResult(
-            status="partial" if stale_now or batch.missing_tickers or tickers is None else "ok",
-            minute=minute,
+            status="partial" if partial else "ok",
+            minute=clock.minute,
             full=full,
-            intervals=tuple(due),
-            versions=versions,
-            symbols=len(universe),
+            intervals=tuple(written.due),
+            versions=written.versions,
+            symbols=len(written.change.new),
             fresh_series=len(batch.fresh),
             stale_series=stale_now,
-            universe_changed=universe_changed,
-            requests=sum(self.client.counts.values()) - requests_before,
+            universe_changed=written.change.changed,
+            requests=self._requests() - clock.requests_before,
             used_weight=self.client.last_used_weight,
-            seconds=time.perf_counter() - started,
-            write_seconds=write_seconds,
+            seconds=time.perf_counter() - clock.started,
+            write_seconds=written.write_seconds,
         )
         log.info(
             "refreshed %s%s: intervals %s, %d series fresh, %d stale, weight %s, %.2fs "
             "(write %.2fs)",
-            f"{ms_to_datetime(minute):%Y-%m-%d %H:%M}",
+            f"{ms_to_datetime(clock.minute):%Y-%m-%d %H:%M}",
             " (full)" if full else "",
-            ",".join(due) or "-",
+            ",".join(written.due) or "-",
             result.fresh_series,
             len(stale_now),
             result.used_weight,
             result.seconds,
-            write_seconds,
+            result.write_seconds,
         )
         return result
 
-    # -- the loop ------------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event, *, delay_ms: int = 1000) -> None:
-        """Full refresh now, then one refresh ``delay_ms`` after each minute boundary."""
-        await self.refresh(full=True)
-        while not stop.is_set():
-            now = self.now_ms()
-            target = next_minute(now) + delay_ms
-            ban_end = int(self.client.banned_until * 1000)
-            if ban_end > now:
-                target = max(target, next_minute(ban_end) + delay_ms)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, (target - now) / 1000))
-            if stop.is_set():
-                break
-            await self.refresh()
-
-
-def run_market_data(
-    settings: Settings,
-    database_url: str,
-    base_url: str,
-    *,
-    once: bool = False,
-    metrics_port: int | None = None,
-) -> RefreshResult | None:
-    """The `traderctl market-data` process: until SIGINT/SIGTERM, or one full refresh."""
-    metrics = MarketMetrics()
-    port = settings.market_metrics_port if metrics_port is None else metrics_port
-    if port:
-        metrics.serve(port)
-        log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", port)
-    try:
-        log.info("market data from %s", base_url)
-        with connect(database_url) as conn:
-            return asyncio.run(_main(conn, base_url, settings, metrics, once=once))
-    finally:
-        metrics.close()
-
-
-async def _main(
-    conn: psycopg.Connection[Any],
-    base_url: str,
-    settings: Settings,
-    metrics: MarketMetrics,
-    *,
-    once: bool,
-) -> RefreshResult | None:
-    budget = WeightBudget(settings.market_weight_budget)
-    backoff = Backoff(attempts=settings.market_max_attempts)
-    async with BinanceClient(
-        base_url,
-        budget=budget,
-        backoff=backoff,
-        timeout_s=settings.market_request_timeout_ms / 1000,
-        concurrency=settings.market_concurrency,
-        metrics=metrics,
-    ) as client:
-        refresher = MarketDataRefresher(
-            conn, client, MarketDataOptions.from_settings(settings), metrics=metrics
+    def _failed(self, status: str, clock: _Clock, full: bool, error: Exception) -> RefreshResult:
+        return RefreshResult(
+            status=status,
+            minute=clock.minute,
+            full=full,
+            intervals=(),
+            versions={},
+            symbols=len(self.state.universe),
+            fresh_series=0,
+            stale_series=[],
+            universe_changed=False,
+            requests=self._requests() - clock.requests_before,
+            used_weight=self.client.last_used_weight,
+            seconds=time.perf_counter() - clock.started,
+            error=str(error),
         )
-        if once:
-            return await refresher.refresh(full=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            task = asyncio.ensure_future(
-                refresher.run(stop, delay_ms=settings.market_refresh_delay_ms)
-            )
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if not task.done():
-                # Give an in-flight refresh a moment to commit, then cancel it.
-                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=10)
-            stopper.cancel()
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-        log.info("market-data stopped")
-        return None
+
+    def _publish_metrics(self, result: RefreshResult) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.refreshes.labels(status=result.status).inc()
+        self.metrics.refresh_seconds.observe(result.seconds)
+        self.metrics.banned.set(1 if self.client.banned_for() > 0 else 0)
+        for interval in self.options.intervals:
+            count = sum(1 for (_, i) in self.state.stale if i == interval)
+            self.metrics.stale_series.labels(interval=interval).set(count)
+        for interval, version in result.versions.items():
+            self.metrics.snapshot_version.labels(interval=interval).set(version)

@@ -1,7 +1,7 @@
 """Checking the exchange's answers, and turning REST tickers into stream-shaped ones.
 
 Every answer is checked against the documented Binance shape before anything is
-stored; a mismatch raises :class:`~worker.errors.ExchangeMalformedResponse` naming the
+stored; a mismatch raises :class:`~traderctl.worker.errors.ExchangeMalformedResponse` naming the
 endpoint, the element and what was expected, and the last good data stays in place.
 
 Filters were written against the WebSocket ``@ticker`` payload, so 24h tickers are

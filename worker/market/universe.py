@@ -1,8 +1,8 @@
 """Which pairs the market-data worker keeps fresh: the top N USDT pairs by 24h quote volume.
 
 Eligible: quote asset USDT, status TRADING, spot trading allowed, base asset not in the
-excluded list (stablecoins and fiat by default: MARKET_EXCLUDED_BASES), and not a
-leveraged token. A leveraged token is recognised by the LEVERAGED permission or by its
+excluded list (stablecoins and fiat by default: TRADERCTL_MARKET_EXCLUDED_BASES), and not
+a leveraged token. A leveraged token is recognised by the LEVERAGED permission or by its
 name: a base asset ending in UP, DOWN, BULL or BEAR whose remainder is empty or is itself
 a listed base asset (BTCUP → BTC), so that regular coins like JUP or SYRUP stay in.
 Ties in quote volume are broken by symbol name, so the choice is deterministic.

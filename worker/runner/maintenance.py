@@ -11,7 +11,8 @@ and safe to run from several workers at once (SKIP LOCKED).
 configured ages, in batches, so the tables stay bounded.
 
 Both run as procrastinate periodic tasks on the ``traderctl.maintenance`` queue (see
-:mod:`worker.tasks`); the sync variants serve the CLI and tests.
+:mod:`traderctl.worker.runner.tasks`); the sync variants serve the CLI and tests. The
+statements themselves are in :mod:`traderctl.worker.queue.manager`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from typing import Any
 
 import psycopg
 from procrastinate.connector import BaseAsyncConnector
-from psycopg.rows import dict_row
 
-from traderctl.worker import queries
 from traderctl.worker.config import Settings
+from traderctl.worker.queue import manager
 
 __all__ = [
     "PRUNE_BATCH",
@@ -64,13 +64,6 @@ class PruneCounts:
         return self.jobs + self.runs + self.signals
 
 
-def _recover_params(settings: Settings) -> dict[str, Any]:
-    return {
-        "stalled_seconds": float(settings.stalled_seconds),
-        "max_attempts": settings.job_max_attempts,
-    }
-
-
 def _prune_params(settings: Settings) -> dict[str, Any]:
     return {
         "jobs_hours": settings.retention_jobs_hours,
@@ -89,10 +82,9 @@ def _log_recovered(rows: list[dict[str, Any]]) -> None:
 
 def recover_stalled(conn: psycopg.Connection[Any], settings: Settings) -> list[dict[str, Any]]:
     """Requeue jobs of dead workers (sync; autocommit connection). Returns what it did."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            queries.get("recover_stalled_jobs"), _recover_params(settings)
-        ).fetchall()
+    rows = manager.recover_stalled(
+        conn, stalled_seconds=settings.stalled_seconds, max_attempts=settings.job_max_attempts
+    )
     _log_recovered(rows)
     return rows
 
@@ -101,8 +93,8 @@ async def recover_stalled_async(
     connector: BaseAsyncConnector, settings: Settings
 ) -> list[dict[str, Any]]:
     """:func:`recover_stalled` through procrastinate's async connector (the periodic task)."""
-    rows = await connector.execute_query_all_async(
-        queries.get("recover_stalled_jobs"), **_recover_params(settings)
+    rows = await manager.recover_stalled_async(
+        connector, stalled_seconds=settings.stalled_seconds, max_attempts=settings.job_max_attempts
     )
     _log_recovered(rows)
     return rows
@@ -111,14 +103,11 @@ async def recover_stalled_async(
 def prune_history(conn: psycopg.Connection[Any], settings: Settings) -> PruneCounts:
     """Delete old finished jobs, runs and signals, batch by batch (sync)."""
     total = PruneCounts()
-    with conn.cursor(row_factory=dict_row) as cur:
-        for _ in range(_MAX_PRUNE_ROUNDS):
-            row = cur.execute(queries.get("prune_history"), _prune_params(settings)).fetchone()
-            assert row is not None
-            counts = PruneCounts(jobs=row["jobs"], runs=row["runs"], signals=row["signals"])
-            total += counts
-            if counts.total == 0:
-                break
+    for _ in range(_MAX_PRUNE_ROUNDS):
+        counts = PruneCounts(**manager.prune_batch(conn, _prune_params(settings)))
+        total += counts
+        if counts.total == 0:
+            break
     return total
 
 
@@ -126,10 +115,7 @@ async def prune_history_async(connector: BaseAsyncConnector, settings: Settings)
     """:func:`prune_history` through procrastinate's async connector (the periodic task)."""
     total = PruneCounts()
     for _ in range(_MAX_PRUNE_ROUNDS):
-        row = await connector.execute_query_one_async(
-            queries.get("prune_history"), **_prune_params(settings)
-        )
-        counts = PruneCounts(jobs=row["jobs"], runs=row["runs"], signals=row["signals"])
+        counts = PruneCounts(**await manager.prune_batch_async(connector, _prune_params(settings)))
         total += counts
         if counts.total == 0:
             break

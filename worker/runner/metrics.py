@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from traderctl.worker.runner.trader_run import BatchReport
+from traderctl.worker.runner.report import BatchReport
 
 __all__ = [
     "BATCHES",

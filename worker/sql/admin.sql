@@ -1,4 +1,4 @@
--- Admin queries (issue 7): what `traderctl traders|requeue|stats|signals` run.
+-- Admin queries: what `traderctl traders|requeue|stats|signals` run.
 -- Reads of metrics go through the ops.* views (migrations/2026112600400*); these queries
 -- add the per-trader lookups and the few writes an operator may do.
 
@@ -167,7 +167,7 @@ returning t.id, t.enabled, t.disabled_reason;
 -- The trader's waiting (todo) job, if any.
 select j.id, j.queue_name, j.args ->> 'slot' as slot
 from procrastinate.procrastinate_jobs j
-where j.queueing_lock = 'trader:' || %(trader_id)s::text and j.status = 'todo';
+where j.queueing_lock = backend.trader_lock(%(trader_id)s::uuid) and j.status = 'todo';
 
 -- name: admin_run_for_current_slot
 -- The trader's run for the current UTC minute, if it already has one.
@@ -176,26 +176,16 @@ from public.trader_runs r
 where r.trader_id = %(trader_id)s::uuid and r.slot = date_trunc('minute', now(), 'UTC');
 
 -- name: admin_enqueue_trader_run
--- Enqueue an immediate run of one trader for the current UTC minute, at top priority (100), in the scheduler's job format; no row if a job is already waiting.
-insert into procrastinate.procrastinate_jobs
-    (queue_name, task_name, priority, lock, queueing_lock, args, status, scheduled_at)
-select
-    'traders.' || coalesce(nullif(t.filter ->> 'refreshInterval', ''), '1m'),
-    'run_trader',
-    100,
-    'trader:' || t.id::text,
-    'trader:' || t.id::text,
-    jsonb_build_object(
-        'trader_id', t.id,
-        'slot', to_char(date_trunc('minute', now(), 'UTC') at time zone 'UTC',
-                        'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
-    ),
-    'todo',
-    null
+-- Enqueue an immediate run of one trader for the current UTC minute, at top priority (100), through backend.enqueue_trader_runs (the scheduler's job format); no row if a job is already waiting.
+select e.job_id as id, e.queue_name, e.task_name, e.args, 0 as attempts
 from public.traders t
-where t.id = %(trader_id)s::uuid
-on conflict (queueing_lock) where status = 'todo' do nothing
-returning id, queue_name::text as queue_name, task_name::text as task_name, args, attempts;
+cross join lateral backend.enqueue_trader_runs(
+    array[t.id],
+    array[coalesce(nullif(t.filter ->> 'refreshInterval', ''), '1m')],
+    array[date_trunc('minute', now(), 'UTC')],
+    array[100]
+) e
+where t.id = %(trader_id)s::uuid;
 
 -- name: admin_failed_jobs
 -- Failed jobs (optionally of one queue), oldest first: what `requeue --failed --dry-run` would requeue.
@@ -295,7 +285,7 @@ from (
 select exists (select from public.traders t where t.id = %(trader_id)s::uuid) as found;
 
 -- name: admin_ops_view
--- Every row of one ops view ({view} is an Identifier from a fixed list in worker/admin.py).
+-- Every row of one ops view ({view} is an Identifier from the fixed list OPS_VIEWS in worker/admin/stats.py).
 select * from ops.{view};
 
 -- name: admin_queue_depth_metrics
@@ -306,3 +296,8 @@ from ops.queue_depth;
 -- name: admin_read_only_snapshot
 -- First statement of `traderctl stats`: every view read from one consistent snapshot, read only.
 set transaction isolation level repeatable read, read only;
+
+-- name: admin_server_status
+-- `traderctl db status`: the server's version and whether pg_cron is installed in this database.
+select current_setting('server_version') as server_version,
+       exists (select from pg_extension where extname = 'pg_cron') as pg_cron;

@@ -1,8 +1,8 @@
--- Queries of the market-data worker (worker/market_store.py runs them, all within the one
+-- Queries of the market-data worker (worker/market/store.py runs them, all within the one
 -- transaction of a refresh). Arrays are passed column-wise and unnested, so a refresh of
 -- 100 series is one statement per table, not 100. Array parameters use psycopg's binary
--- format (psycopg's binary placeholders): for 700 kline series (~30 MB of JSON) that is 1.2 s instead of
--- 6 s, the text format spending its time quoting every '"' inside the array literal.
+-- format: for 700 kline series (~30 MB of JSON) that is 1.2 s instead of 6 s, the text
+-- format spending its time quoting every '"' inside the array literal.
 
 -- name: market_load_snapshots
 -- Every interval's snapshot row: version, closed_through, counts.

@@ -1,4 +1,4 @@
--- Scheduler queries (issue 3). The tick itself is the SQL function
+-- Scheduler queries. The tick itself is the SQL function
 -- backend.schedule_due_traders(at) (migrations/20261126001100_*); these call and observe it.
 
 -- name: schedule_due_traders

@@ -1,14 +1,26 @@
 -- name: demo_upsert_user
--- Create (or keep) a demo user in auth.users and set its tier.
+-- Create (or keep) a demo user in auth.users, set its tier, and run its traders on the
+-- server (a rollout override: a fresh install leaves everyone in the browser).
 with u as (
     insert into auth.users (id, email)
     values (%(user_id)s, %(email)s)
     on conflict (id) do update set email = excluded.email
     returning id
+),
+mode as (
+    insert into backend.rollout_overrides (user_id, mode)
+    select id, 'server' from u
+    on conflict (user_id) do update set mode = 'server', updated_at = now()
 )
 insert into public.user_tiers (user_id, tier)
 select id, %(tier)s from u
 on conflict (user_id) do update set tier = excluded.tier, updated_at = now();
+
+-- name: demo_disable_fallback
+-- The demo has no browser to fall back to: keep its server traders on the server while
+-- the stack warms up (no market data and no worker in its first seconds).
+update backend.rollout_settings set fallback_enabled = false, updated_at = now()
+where fallback_enabled;
 
 -- name: demo_upsert_trader
 -- Create a demo trader in the frontend's shape, unless one with that id exists.

@@ -1,0 +1,118 @@
+"""Committing a batch: one run record per evaluated trader, written in one transaction.
+
+``backend.commit_trader_runs`` (through :func:`traderctl.worker.queue.manager.commit_runs`)
+writes runs, signals, match state and counters and finishes the jobs together; a (trader,
+slot) that already has a run is skipped there, which is what makes a duplicated or
+retried job harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from traderctl.worker.market.store import SnapshotRow
+from traderctl.worker.queue import manager
+from traderctl.worker.runner.evaluate import Outcome
+from traderctl.worker.runner.freshness import lag
+from traderctl.worker.runner.job import TraderJob
+from traderctl.worker.runner.report import BatchReport
+from traderctl.worker.runner.snapshot_cache import SnapshotCache
+from traderctl.worker.runner.spec import TraderSpec
+
+__all__ = ["commit_batch", "run_record"]
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Sequence | Mapping):
+        return len(value)
+    return 0
+
+
+def run_record(
+    spec: TraderSpec,
+    outcome: Outcome,
+    states: Mapping[str, SnapshotRow],
+    started_at: datetime,
+    cache: SnapshotCache,
+    report: BatchReport,
+) -> dict[str, Any]:
+    """The run row (as JSON-ready dict) of one evaluated trader; counts it on ``report``."""
+    result, error_type, error_message = outcome
+    duration = getattr(result, "duration_ms", None)
+    duration_ms = float(duration) if isinstance(duration, int | float) else 0.0
+    report.run_durations_ms.append(duration_ms)
+    matches: list[str] = (
+        list(getattr(result, "filtered_symbols", ()) or ()) if error_type is None else []
+    )
+    as_of, behind = lag(spec, states)
+    if behind > 0:
+        report.stale_runs += 1
+    prices: dict[str, list[float | None]] = {}
+    for symbol in matches:
+        info = cache.tickers.get(symbol)
+        if info is not None:
+            prices[symbol] = [info.price, info.change_percent, info.quote_volume]
+    evaluated = getattr(result, "symbols_evaluated", None)
+    return {
+        "job_id": spec.job.job_id,
+        "trader_id": spec.job.trader_id,
+        "slot": spec.job.slot.isoformat(),
+        "interval": spec.refresh_interval,
+        "status": "ok" if error_type is None else "error",
+        "error_type": error_type,
+        "error_message": error_message,
+        "started_at": started_at.isoformat(),
+        "duration_ms": duration_ms,
+        "symbols_evaluated": int(evaluated) if isinstance(evaluated, int) else 0,
+        "symbol_errors": _count(getattr(result, "symbol_errors", 0)),
+        "matches": matches,
+        "prices": prices,
+        "data_as_of": as_of.isoformat() if as_of else None,
+        "data_age_ms": behind,
+    }
+
+
+def commit_batch(
+    conn: psycopg.Connection[Any],
+    jobs: Sequence[TraderJob],
+    records: list[dict[str, Any]],
+    report: BatchReport,
+    *,
+    worker: str,
+    worker_id: int | None,
+    disable_after: int,
+) -> None:
+    """Commit ``records`` and finish ``jobs`` (except those set aside for a retry); tally
+    the outcome of each job on ``report``."""
+    retry_ids = {r.job_id for r in report.retry_jobs}
+    rows = manager.commit_runs(
+        conn,
+        runs_json=json.dumps(records),
+        worker=worker,
+        disable_after=disable_after,
+        worker_id=worker_id,
+        finish_job_ids=[j.job_id for j in jobs if j.job_id not in retry_ids],
+    )
+    by_job = {r["job_id"]: r for r in records}
+    for row in rows:
+        if row["outcome"] == "committed":
+            report.committed += 1
+            report.signals += int(row["signals"] or 0)
+            record = by_job.get(row["job_id"])
+            if record is not None and record["status"] == "error":
+                report.errors += 1
+                kind = str(record["error_type"])
+                report.error_types[kind] = report.error_types.get(kind, 0) + 1
+            else:
+                report.ok += 1
+        elif row["outcome"] == "duplicate":
+            report.duplicates += 1
+        else:
+            report.skipped += 1

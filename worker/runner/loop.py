@@ -1,0 +1,238 @@
+"""One worker process's claim → evaluate → commit loop.
+
+One worker process = one V8 isolate (:class:`traderctl.worker.sandbox.runtime.FilterRuntime`)
++ one snapshot cache, used by the process's main thread only (mini-racer refuses eval
+timeouts on a thread with a running asyncio loop, and one isolate runs one script at a
+time anyway). The main thread claims a batch of due jobs (one round trip), runs it
+(:class:`~traderctl.worker.runner.batch.TraderRunner`), and commits runs and job status in
+one transaction; when the queue is empty it sleeps on LISTEN until a job is inserted.
+Beside it run the heartbeat (:mod:`~traderctl.worker.runner.heartbeat`) and maintenance
+(:mod:`~traderctl.worker.runner.maintenance_worker`) threads.
+
+Database errors make the loop reconnect with capped exponential backoff (no crash loop);
+jobs held during the outage are released once the database is back, or recovered as
+stalled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import psycopg
+
+from traderctl.worker.backoff import Backoff
+from traderctl.worker.config import Settings
+from traderctl.worker.db import connect
+from traderctl.worker.errors import (
+    DatabaseUnreachable,
+    InvalidJob,
+    SnapshotMissing,
+    WorkerOptionsError,
+)
+from traderctl.worker.queue import manager
+from traderctl.worker.runner.batch import TraderRunner
+from traderctl.worker.runner.heartbeat import Heartbeat
+from traderctl.worker.runner.held import HeldJobs
+from traderctl.worker.runner.job import TraderJob
+from traderctl.worker.runner.maintenance_worker import MaintenanceThread
+from traderctl.worker.runner.options import WorkerOptions
+from traderctl.worker.runner.shutdown import Shutdown
+from traderctl.worker.runner.snapshot_cache import SnapshotCache
+from traderctl.worker.runner.throughput import Throughput
+
+__all__ = ["BatchWorker"]
+
+logger = logging.getLogger("traderctl.worker")
+
+#: Reconnect delays after a database error: 0.5 s, doubling up to 30 s.
+RECONNECT_BACKOFF = Backoff(first=0.5, cap=30.0)
+_DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnreachable)
+
+
+class BatchWorker:
+    """One worker process's loop (see the module docstring)."""
+
+    def __init__(self, settings: Settings, database_url: str, options: WorkerOptions) -> None:
+        if settings.stalled_seconds <= settings.heartbeat_seconds:
+            raise WorkerOptionsError(
+                f"TRADER_STALLED_SECONDS ({settings.stalled_seconds}) must exceed "
+                f"TRADER_HEARTBEAT_SECONDS ({settings.heartbeat_seconds}), or live workers "
+                "would be taken for stalled; use at least 3x."
+            )
+        self.settings = settings
+        self.database_url = database_url
+        self.options = options
+        self.queues = list(options.queues)
+        self.name = options.name or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id: int | None = None
+        self.shutdown = Shutdown(settings.shutdown_grace_seconds, self._give_back_fresh)
+        self.held = HeldJobs(settings, lambda: self.worker_id)
+        self._throughput = Throughput()
+        self._heartbeat: Heartbeat | None = None
+        self._maintenance: MaintenanceThread | None = None
+        self._reconnects = 0
+
+    def install_signal_handlers(self) -> None:
+        self.shutdown.install_signal_handlers()
+
+    # -- giving back through a fresh connection (shutdown paths) -----------------------
+    def _give_back_fresh(self) -> None:
+        self._release_held_fresh()
+        self._unregister_fresh()
+
+    def _release_held_fresh(self) -> None:
+        try:
+            with connect(self.database_url) as conn:
+                self.held.release(conn, count_attempt=False)
+        except Exception as exc:
+            logger.warning(
+                "could not release held jobs (they will be recovered as stalled): %s", exc
+            )
+
+    def _unregister_fresh(self) -> None:
+        if self.worker_id is None:
+            return
+        try:
+            with connect(self.database_url) as conn:
+                manager.unregister_worker(conn, self.worker_id)
+            self.worker_id = None
+        except Exception as exc:
+            logger.warning("could not unregister worker: %s", exc)
+
+    def _set_worker_id(self, worker_id: int) -> None:
+        self.worker_id = worker_id
+
+    def _start_threads(self) -> None:
+        self._heartbeat = Heartbeat(
+            self.database_url,
+            every_seconds=self.settings.heartbeat_seconds,
+            done=self.shutdown.done,
+            stopping=self.shutdown.stop,
+            get_id=lambda: self.worker_id,
+            set_id=self._set_worker_id,
+        )
+        self._heartbeat.start()
+        if self.options.maintenance:
+            self._maintenance = MaintenanceThread(self.settings, self.database_url)
+            self._maintenance.start()
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> int:
+        """Serve the queues until stopped; returns the process exit code."""
+        from traderctl.worker.runner import metrics as worker_metrics
+        from traderctl.worker.sandbox.runtime import (
+            FilterRuntime,  # created on this (loop-less) thread
+        )
+
+        runtime = FilterRuntime(self.settings)
+        cache = SnapshotCache(runtime, on_load=worker_metrics.observe_snapshot_load)
+        runner = TraderRunner(self.settings, runtime, worker_name=self.name, cache=cache)
+        self._start_threads()
+        try:
+            while not self.shutdown.stop.is_set():
+                try:
+                    self._serve(runner)
+                except _DB_ERRORS as exc:
+                    cache.invalidate()
+                    delay = RECONNECT_BACKOFF.delay(self._reconnects)
+                    self._reconnects += 1
+                    logger.warning(
+                        "database unavailable (%s); reconnecting in %.1fs",
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
+                        delay,
+                    )
+                    self.shutdown.stop.wait(delay)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _serve(self, runner: TraderRunner) -> None:
+        with connect(self.database_url) as conn, connect(self.database_url) as listener:
+            if self.held:
+                self.held.release(conn, count_attempt=False)
+            if self.worker_id is None:
+                self.worker_id = manager.register_worker(conn)
+            manager.listen(listener, self.queues)
+            logger.info(
+                "worker %s ready: id %s, queues %s, batch size %d",
+                self.name,
+                self.worker_id,
+                ",".join(self.queues),
+                self.options.batch_size,
+            )
+            self._reconnects = 0
+            poll = self.settings.worker_poll_ms / 1000
+            stop = self.shutdown.stop
+            while not stop.is_set():
+                self._throughput.maybe_log(self.name)
+                # Drop notifications that arrived while we were busy: we claim anyway.
+                for _ in listener.notifies(timeout=0):
+                    pass
+                t0 = time.perf_counter()
+                assert self.worker_id is not None
+                rows = manager.claim_jobs(
+                    conn, self.queues, self.worker_id, self.options.batch_size
+                )
+                claim_s = time.perf_counter() - t0
+                if not rows:
+                    for _ in listener.notifies(timeout=poll, stop_after=1):
+                        pass
+                    continue
+                self._run_batch(conn, runner, rows, claim_s)
+
+    def _run_batch(
+        self,
+        conn: psycopg.Connection[Any],
+        runner: TraderRunner,
+        rows: list[dict[str, Any]],
+        claim_s: float,
+    ) -> None:
+        from traderctl.worker.runner import metrics as worker_metrics
+
+        jobs: list[TraderJob] = []
+        invalid: list[TraderJob] = []
+        for row in rows:
+            try:
+                jobs.append(TraderJob.from_row(row))
+            except InvalidJob as exc:
+                logger.error("%s; marking it failed", exc)
+                invalid.append(TraderJob.unparsable(row))
+        if invalid:
+            self.held.fail(conn, invalid)
+        if not jobs:
+            return
+        self.held.hold(jobs)
+        try:
+            report = runner.process(conn, jobs, worker_id=self.worker_id, stop=self.shutdown.stop)
+        except SnapshotMissing as exc:
+            self.held.retry_later(conn, exc)
+            return
+        except _DB_ERRORS:
+            raise
+        except Exception as exc:
+            # A database-side error (bad data, a bug) or one in our code: the jobs are
+            # retried with backoff and end failed; the worker itself carries on.
+            logger.exception("batch of %d job(s) failed", len(jobs))
+            self.held.retry_later(conn, exc)
+            return
+        self.held.hold(report.retry_jobs)
+        if report.retry_jobs:
+            self.held.retry_later(conn, SnapshotMissing(report.retry_reason))
+        self._throughput.add(report, claim_s * 1000)
+        worker_metrics.observe_batch(report, claim_s)
+
+    def _shutdown(self) -> None:
+        if self.held:
+            self._release_held_fresh()
+        self._unregister_fresh()
+        self.shutdown.done.set()
+        if self._maintenance is not None:
+            self._maintenance.stop()
+        if self._heartbeat is not None:
+            self._heartbeat.join(5)
+        self._throughput.maybe_log(self.name, force=True)
+        logger.info("worker %s stopped after %d jobs", self.name, self._throughput.total_jobs)

@@ -1,0 +1,88 @@
+"""The maintenance thread: a procrastinate worker on the maintenance queue.
+
+Every ``traderctl worker`` process runs one (unless ``--no-maintenance``), on its own
+asyncio loop, for the periodic stalled-job recovery and retention tasks of
+:mod:`traderctl.worker.runner.tasks`; procrastinate's periodic deferrer makes sure each
+fires once per period however many workers run. When the database goes away the
+procrastinate worker stops; the thread restarts it with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+
+from traderctl.worker.backoff import Backoff
+from traderctl.worker.config import Settings
+from traderctl.worker.queue.contract import MAINTENANCE_QUEUE
+from traderctl.worker.runner.tasks import SETTINGS_KEY, make_app
+
+__all__ = ["MaintenanceThread"]
+
+logger = logging.getLogger("traderctl.worker")
+
+#: Restart delays of the procrastinate worker: 1 s, doubling up to 30 s.
+RESTART_BACKOFF = Backoff(first=1.0, cap=30.0)
+#: A worker that ran this long before stopping starts the backoff over.
+_HEALTHY_SECONDS = 60
+
+
+class MaintenanceThread(threading.Thread):
+    """Runs the maintenance procrastinate worker until :meth:`stop`."""
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        super().__init__(name="maintenance", daemon=True)
+        self.settings = settings
+        self.database_url = database_url
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        failures = 0
+        while not self._stopping.is_set():
+            app = make_app(self.settings, self.database_url, max_pool=2)
+            started = time.monotonic()
+            try:
+                async with app.open_async():
+                    await app.run_worker_async(
+                        queues=[MAINTENANCE_QUEUE],
+                        name="maintenance",
+                        concurrency=1,
+                        install_signal_handlers=False,
+                        update_heartbeat_interval=float(self.settings.heartbeat_seconds),
+                        stalled_worker_timeout=float(self.settings.stalled_seconds),
+                        shutdown_graceful_timeout=5.0,
+                        additional_context={SETTINGS_KEY: self.settings},
+                    )
+            except asyncio.CancelledError:
+                return
+            except Exception as exc:
+                logger.warning("maintenance worker stopped: %s", exc)
+            if time.monotonic() - started > _HEALTHY_SECONDS:
+                failures = 0
+            if self._stopping.is_set():
+                return
+            delay = RESTART_BACKOFF.delay(failures)
+            failures += 1
+            logger.info("maintenance worker restarting in %.1fs", delay)
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                return
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        self.join(timeout)

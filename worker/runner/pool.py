@@ -1,0 +1,131 @@
+"""``--concurrency N``: N single worker processes, supervised and restarted with backoff.
+
+Parallelism comes from processes, one V8 isolate each (docs/worker.md has the
+measurements behind that choice). A child that dies is restarted, with a growing delay if
+it keeps dying young, so a broken deployment does not become a crash loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import replace
+from types import FrameType
+from typing import Any
+
+from traderctl.worker.backoff import Backoff
+from traderctl.worker.config import Settings
+from traderctl.worker.runner.loop import BatchWorker
+from traderctl.worker.runner.options import WorkerOptions
+from traderctl.worker.runner.shutdown import exit_now
+
+__all__ = ["run_pool"]
+
+logger = logging.getLogger("traderctl.worker")
+
+#: Restart delay of a child that died young for the n-th time in a row: 2 s, 4 s … 60 s.
+RESTART_BACKOFF = Backoff(first=2.0, cap=60.0)
+#: A child that lived this long before dying is restarted at once.
+_HEALTHY_SECONDS = 60
+
+
+def _configure_child_logging(level: int) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _child_main(settings: Settings, database_url: str, options: WorkerOptions, level: int) -> None:
+    _configure_child_logging(level)
+    if level > logging.DEBUG:
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    if options.metrics_port is not None:
+        from traderctl.worker.runner import metrics as worker_metrics
+
+        worker_metrics.serve(options.metrics_port, options.metrics_addr, database_url)
+    worker = BatchWorker(settings, database_url, options)
+    worker.install_signal_handlers()
+    # Ctrl-C reaches the whole process group: let the parent turn it into one SIGTERM per
+    # child, or the parent's SIGTERM would count as a second signal and skip the grace.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_now(worker.run())
+
+
+def run_pool(settings: Settings, database_url: str, options: WorkerOptions) -> int:
+    """Start ``options.concurrency`` single worker processes and keep them running."""
+    ctx = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+    level = logging.getLogger().getEffectiveLevel()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def child_options(index: int) -> WorkerOptions:
+        port = None if options.metrics_port is None else options.metrics_port + index
+        base = options.name or f"{socket.gethostname()}:{os.getpid()}"
+        return replace(options, concurrency=1, metrics_port=port, name=f"{base}/{index}")
+
+    procs: dict[int, Any] = {}
+    started: dict[int, float] = {}
+    failures: dict[int, int] = {}
+    next_start: dict[int, float] = {}
+
+    def start(index: int) -> None:
+        proc = ctx.Process(
+            target=_child_main,
+            args=(settings, database_url, child_options(index), level),
+            name=f"traderctl-worker-{index}",
+        )
+        proc.start()
+        procs[index] = proc
+        started[index] = time.monotonic()
+        logger.info("started worker process %d (pid %s)", index, proc.pid)
+
+    for index in range(options.concurrency):
+        failures[index] = 0
+        start(index)
+    while not stopping.wait(0.5):
+        for index, proc in list(procs.items()):
+            if proc.is_alive():
+                continue
+            now = time.monotonic()
+            if index not in next_start:
+                lived = now - started[index]
+                failures[index] = 0 if lived > _HEALTHY_SECONDS else failures[index] + 1
+                delay = RESTART_BACKOFF.delay(failures[index] - 1) if failures[index] else 0.0
+                logger.warning(
+                    "worker process %d (pid %s) exited with %s after %.0fs; restarting in %.0fs",
+                    index,
+                    proc.pid,
+                    proc.exitcode,
+                    lived,
+                    delay,
+                )
+                next_start[index] = now + delay
+            if now >= next_start[index]:
+                del next_start[index]
+                start(index)
+    logger.info("stopping %d worker process(es)", len(procs))
+    for proc in procs.values():
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + settings.shutdown_grace_seconds + 10
+    for proc in procs.values():
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in procs.values():
+        if proc.is_alive():
+            logger.warning("worker process pid %s did not stop; killing it", proc.pid)
+            proc.kill()
+            proc.join(5)
+    return 0

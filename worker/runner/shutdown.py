@@ -1,0 +1,87 @@
+"""Stopping a worker process: signals, the grace period, and leaving without finalization.
+
+SIGTERM/SIGINT stop claiming; the in-flight batch finishes (filters are bounded by their
+CPU timeout) or, after ``TRADER_SHUTDOWN_GRACE_SECONDS``, the process gives its jobs back
+and exits. A second signal gives them back at once. The evaluating thread cannot be
+interrupted, so "at once" means: release through a fresh connection, then ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+__all__ = ["Shutdown", "exit_now"]
+
+logger = logging.getLogger("traderctl.worker")
+
+
+class Shutdown:
+    """The stop and done events of a worker process, and what its signals do to them.
+
+    ``stop`` is set when the process should stop claiming; ``done`` once the loop has
+    shut down (which ends the grace watchdog and the heartbeat). ``give_back`` releases
+    the in-flight jobs and unregisters the worker before a forced exit.
+    """
+
+    def __init__(self, grace_seconds: float, give_back: Callable[[], None]) -> None:
+        self.grace_seconds = grace_seconds
+        self.give_back = give_back
+        self.stop = threading.Event()
+        self.done = threading.Event()
+        self._signals = 0
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            logger.info(
+                "received %s: finishing in-flight jobs (grace %ss)",
+                signal.Signals(signum).name,
+                self.grace_seconds,
+            )
+            self.request_stop()
+        else:
+            logger.warning("second signal: releasing in-flight jobs now")
+            self.force_exit()
+
+    def request_stop(self) -> None:
+        """Stop claiming; the in-flight batch gets the grace period to finish."""
+        if self.stop.is_set():
+            return
+        self.stop.set()
+        threading.Thread(target=self._grace_watchdog, name="grace", daemon=True).start()
+
+    def _grace_watchdog(self) -> None:
+        if self.done.wait(self.grace_seconds):
+            return
+        logger.warning(
+            "in-flight jobs did not finish within %ss; releasing them", self.grace_seconds
+        )
+        self.force_exit()
+
+    def force_exit(self) -> None:
+        self.give_back()
+        logging.shutdown()
+        os._exit(1)  # the evaluating thread cannot be interrupted; the process goes
+
+
+def exit_now(code: int) -> None:
+    """End the process after a clean shutdown without interpreter finalization.
+
+    Everything is stopped, released and logged by now. mini-racer 0.14's V8 threads can
+    hang interpreter finalization (seen here after evals with a timeout), and a worker
+    that never exits turns a rolling restart into a stuck one; so flush and leave.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
