@@ -30,6 +30,7 @@ __all__ = [
     "Outcome",
     "TickCount",
     "TickResult",
+    "evaluate_health",
     "next_tick_at",
     "run_loop",
     "tick",
@@ -130,6 +131,23 @@ def tick(conn: psycopg.Connection[Any], at: datetime | None = None) -> TickResul
     return TickResult.from_rows(rows)
 
 
+def evaluate_health(conn: psycopg.Connection[Any]) -> None:
+    """Update the backend health row and fallback, as the pg_cron health job does.
+
+    Where pg_cron is missing this loop is the only caller (docs/rollout.md). A failure is
+    logged, not raised: health is re-evaluated next minute, and the tick matters more.
+    """
+    try:
+        row = conn.execute(queries.get("rollout_evaluate_health")).fetchone()
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnreachable(f"the database connection failed during the tick: {exc}") from exc
+    except psycopg.Error as exc:
+        log.warning("health check failed (retried next minute): %s", str(exc).strip())
+        return
+    if row is not None and row[0] != "healthy":
+        log.warning("backend %s (fallback %s): %s", row[0], "on" if row[1] else "off", row[2])
+
+
 def next_tick_at(now: datetime, offset_seconds: float) -> datetime:
     """The next minute boundary plus ``offset_seconds`` strictly after ``now`` (UTC)."""
     now = now.astimezone(UTC)
@@ -166,6 +184,7 @@ def run_loop(
                 if conn is None or conn.closed:
                     conn = connect()
                 result = tick(conn)
+                evaluate_health(conn)
             except DatabaseUnreachable as exc:
                 log.warning("tick skipped, the next one catches up: %s", exc)
                 if conn is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 from prometheus_client import CollectorRegistry, Counter
 
+from tests.factories import make_trader, make_user
 from traderctl.worker import metrics
 
 
@@ -75,3 +76,26 @@ def test_register_queue_depth_on_a_process_registry(db_url: str) -> None:
         assert value == 0.0
     finally:
         registry.unregister(collector)
+
+
+def test_rollout_gauges_count_traders_per_mode(db_url: str, conn: psycopg.Connection[Any]) -> None:
+    # The suite's template runs every trader on the server (tests/conftest.py).
+    users = [make_user(conn, tier="pro") for _ in range(3)]
+    for user in users:
+        make_trader(conn, user_id=user)
+    conn.execute(
+        "insert into backend.rollout_overrides (user_id, mode) values (%s, 'shadow')",
+        (users[0],),
+    )
+    registry = CollectorRegistry()
+    collector = metrics.register_queue_depth(db_url, registry=registry, cache_seconds=0)
+    try:
+        modes = {
+            mode: registry.get_sample_value(
+                "traderctl_rollout_traders", {"tier": "pro", "mode": mode}
+            )
+            for mode in ("server", "shadow")
+        }
+    finally:
+        registry.unregister(collector)
+    assert modes == {"server": 2.0, "shadow": 1.0}

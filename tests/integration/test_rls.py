@@ -74,6 +74,11 @@ def world(conn: psycopg.Connection[Any]) -> dict[str, Any]:
             " values (%s, %s, '{BTCUSDT}', '2026-01-01T00:00Z')",
             (trader, user),
         )
+        conn.execute(
+            "insert into public.browser_runs (trader_id, user_id, ran_at, candle_open_time,"
+            " matched_symbols) values (%s, %s, now(), '2026-01-01T00:00Z', '{BTCUSDT}')",
+            (trader, user),
+        )
         ids[str(user)] = trader
     conn.execute(
         "insert into public.market_tickers (symbol, ticker, quote_volume, rank)"
@@ -93,7 +98,14 @@ def count(conn: psycopg.Connection[Any], table: str) -> int:
     return int(row[0])
 
 
-PRIVATE_TABLES = ["public.traders", "public.trader_runs", "public.signals", "public.trader_matches"]
+PRIVATE_TABLES = [
+    "public.traders",
+    "public.trader_runs",
+    "public.signals",
+    "public.trader_matches",
+    "public.trader_modes",
+    "public.browser_runs",
+]
 
 
 def test_every_public_table_has_rls(conn: psycopg.Connection[Any]) -> None:
@@ -152,6 +164,27 @@ def test_user_cannot_touch_other_users_traders(
     assert row == ("mine",), "user A changed or deleted user B's trader"
 
 
+def test_user_cannot_report_or_remove_runs_of_other_users_traders(
+    conn: psycopg.Connection[Any], world: dict[str, Any]
+) -> None:
+    with acting_as(conn, "authenticated", USER_A):
+        report = (
+            "insert into public.browser_runs (trader_id, ran_at, candle_open_time,"
+            " matched_symbols) values (%s, now(), '2026-01-01T00:00Z', '{ETHUSDT}')"
+        )
+        assert denied(conn, report, (world["b"],))
+        # Naming B as the owner of a report on A's own trader is refused too.
+        assert denied(
+            conn,
+            "insert into public.browser_runs (trader_id, user_id, ran_at, candle_open_time,"
+            " matched_symbols) values (%s, %s, now(), '2026-01-01T00:00Z', '{}')",
+            (world["a"], USER_B),
+        )
+        assert not denied(conn, report, (world["a"],))
+        conn.execute("delete from public.browser_runs where trader_id = %s", (world["b"],))
+    assert count(conn, "public.browser_runs") == 2
+
+
 @pytest.mark.parametrize(
     "assignment",
     [
@@ -204,6 +237,11 @@ def test_user_cannot_insert_backend_columns(
         " values ('X', '{}', 1, 1)",
         "update public.market_klines set stale = true",
         "delete from public.market_snapshots",
+        "update public.trader_modes set mode = 'server'",
+        "insert into public.trader_modes (trader_id, user_id, mode, configured_mode, source,"
+        " reason) select id, user_id, 'server', 'server', 'rule', 'x' from public.traders",
+        "update public.backend_health set fallback_active = false",
+        "update public.browser_runs set matched_symbols = '{}'",
     ],
 )
 def test_user_cannot_write_backend_tables(
