@@ -5,7 +5,7 @@
  * Why: bench/bench_sandbox.py compares our runtime's per-trader-run time with this. It loads
  * the SAME worker/sandbox/js/helpers.js source, then for every trader: `new Function` per trader,
  * loop over the symbols, hvnNodes computed afresh per (trader, symbol), no memo, no freezing
- * (FILTER_API.md §2). It also prints each trader's matches so the bench can check that both
+ * (docs/filter-contract.md). It also prints each trader's matches so the bench can check that both
  * runtimes agree.
  *
  * Usage: node bench/node_baseline.js INPUT.json REPEATS

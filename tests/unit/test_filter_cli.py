@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from traderctl.cli.main import app
@@ -157,3 +158,12 @@ def test_check_syntax_error_and_timeout_via_the_real_cli(tmp_path: Path):
         assert proc.returncode == 1, proc.stderr
         assert needle in proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+@pytest.mark.timeout(60)
+def test_check_of_a_filter_hanging_in_a_promise_job_finishes(tmp_path: Path):
+    f = tmp_path / "hang.js"
+    f.write_text("Promise.resolve().then(function(){ while (true) {} }); return true;\n")
+    result = RUNNER.invoke(app, ["filter", "check", str(f)])
+    assert result.exit_code == 1
+    assert "timeout" in result.stderr

@@ -1,9 +1,9 @@
-"""worker/sandbox/js/helpers.js against an independent pure-Python reading of FILTER_API.md §3.
+"""worker/sandbox/js/helpers.js against an independent pure-Python re-derivation of each helper.
 
-Why: the browser's results must be reproduced bit for bit, so every helper is re-derived
-here from the spec's sentences (summation order, null/0/placeholder rules, parseFloat,
-Math.max NaN propagation) and compared with exact float equality on synthetic and edge-case
-data.
+Why: the browser's results must be reproduced bit for bit (docs/filter-contract.md), so every
+helper is re-derived here from the browser's documented behaviour (summation order,
+null/0/placeholder rules, parseFloat, Math.max NaN propagation) and compared with exact float
+equality on synthetic and edge-case data.
 """
 
 from __future__ import annotations

@@ -208,6 +208,31 @@ def test_reproducer_1_species_getter_cannot_poison_market_data(rt, alone):
     matched_nothing(result)
 
 
+SPECIES_ASSIGN = """
+  var orig = Array.prototype.constructor, kept = [];
+  function Spy(n) { return new orig(n); }
+  Object.defineProperty(Spy, Symbol.species, { get: function () {
+    return function (n) { var a = new orig(n); kept.push(a); return a; };
+  } });
+  Array.prototype.constructor = Spy;
+  helpers.calculateRSI(timeframes['1h'], 14); helpers.calculateHighVolumeNodes(timeframes['4h'], {lookback: 100});
+  kept.forEach(function (a) { for (var i = 0; i < a.length; i++) a[i] = 0; });
+  %s
+  return true;
+"""
+
+
+def test_species_hook_by_assignment_reaches_no_one(rt, alone):
+    # Restored before the run ends: the memo was bypassed while it was in place.
+    result = attack(rt, alone, SPECIES_ASSIGN % "Array.prototype.constructor = orig;")
+    assert result.error is None and result.filtered_symbols == tuple(SNAP.symbols)
+
+
+def test_species_hook_left_in_place_fails_its_trader(rt, alone):
+    result = attack(rt, alone, SPECIES_ASSIGN % "", rebuilds=1)
+    assert_failed(result, FailureKind.TAMPERING)
+
+
 def test_reproducer_2_memo_store_is_unreachable(rt, alone):
     matched_nothing(attack(rt, alone, MAP_SET_HOOK))
 
@@ -476,7 +501,14 @@ def test_every_reachable_object_is_frozen(rt):
         if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) continue;
         seen.add(o);
         count++;
-        if (o !== globalThis && !Object.isFrozen(o)) open.push(String(o.name || Object.prototype.toString.call(o)));
+        if (o === Array.prototype) {
+          // Two protector-guarded keys stay writable by design (docs/sandbox.md); the rest is frozen.
+          var loose = Reflect.ownKeys(o).filter(function (key) {
+            var d = Reflect.getOwnPropertyDescriptor(o, key);
+            return key !== 'constructor' && key !== Symbol.iterator && (d.configurable || d.writable);
+          });
+          if (loose.length || Object.isExtensible(o)) open.push('Array.prototype');
+        } else if (o !== globalThis && !Object.isFrozen(o)) open.push(String(o.name || Object.prototype.toString.call(o)));
         stack.push(P(o));
         Reflect.ownKeys(o).forEach(function (key) {
           var d = Reflect.getOwnPropertyDescriptor(o, key);

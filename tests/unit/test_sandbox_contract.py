@@ -1,4 +1,4 @@
-"""The browser worker's invocation contract (FILTER_API.md §2), rule by rule, in real V8."""
+"""The browser worker's invocation contract (docs/filter-contract.md), rule by rule, in real V8."""
 
 from __future__ import annotations
 

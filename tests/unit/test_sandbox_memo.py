@@ -10,12 +10,12 @@ import pytest
 from traderctl.worker.config import Settings, load_settings
 from traderctl.worker.errors import HelpersBundleError
 from traderctl.worker.local.demo_filters import DEMO_FILTERS
-from traderctl.worker.local.synthetic_market import generate_snapshot
+from traderctl.worker.local.synthetic_market import DEFAULT_INTERVALS, generate_snapshot
 from traderctl.worker.sandbox.isolate import builtin_helpers_source
 from traderctl.worker.sandbox.runtime import FilterRuntime, TraderRequest, TraderRunResult
 
 SNAP = generate_snapshot(symbols=30, seed=21)
-INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")
+INTERVALS = DEFAULT_INTERVALS
 
 # Filters that poke at the memo's copies before a demo filter reads the same results.
 MUTATORS = [

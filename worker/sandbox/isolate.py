@@ -1,9 +1,14 @@
-"""One V8 isolate with the helpers, the lockdown and the runner loaded (private to sandbox).
+"""One V8 isolate with the helpers, the hardening and the runner loaded (private to sandbox).
 
 Why a separate module: everything that touches mini-racer lives here, including the one
-place where we use its private API (``MiniRacer._ctx``) to run a batch of traders under a
-watchdog that enforces each trader's own time budget (mini-racer only offers one timeout per
-call, and a call costs ~0.3 ms, so one call per trader would dominate cheap filters).
+place where we use its private API (``MiniRacer._ctx``): every call into V8 runs as a
+cancelable task on mini-racer's event loop under a deadline, and a batch of traders runs
+under a watchdog that charges each trader for its own time and memory.
+
+Each trader is one call (``runTrader``) followed by one ``settle`` call. mini-racer runs the
+Promise jobs a call queued right after that call, before the next one starts, so the jobs a
+filter queued run before its ``settle`` call returns: still inside that trader's budget and
+still blamed on it. ~0.25 ms per call is small next to a trader-run (docs/sandbox.md).
 
 An isolate must be created and used outside a running asyncio event loop: mini-racer then
 runs its own loop on a private thread, which the watchdog needs.
@@ -17,16 +22,19 @@ import json
 import os
 import re
 import secrets
-import struct
-from dataclasses import dataclass
+import threading
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
 from py_mini_racer import JSEvalException, JSOOMException, MiniRacer, init_mini_racer
 from py_mini_racer._context import Context
+from py_mini_racer._mini_racer import _make_context
 
-from traderctl.worker.errors import HelpersBundleError, SnapshotLoadError
+from traderctl.worker.errors import HelpersBundleError, SandboxHang, SnapshotLoadError
+from traderctl.worker.sandbox.types import BatchOutcome
 
 __all__ = ["V8_FLAGS", "BatchOutcome", "Isolate", "builtin_helpers_source"]
 
@@ -41,6 +49,10 @@ _BYTES_PER_MEMO_CELL = 24
 #: Share of the isolate's memory cap the memo may use before it is dropped.
 _MEMO_SHARE = 4
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+#: Deadline of our own calls (loading a snapshot version, parsing what a batch reads,
+#: statistics, compiling for a syntax location). None of them runs tenant code; the deadline
+#: turns a bug into an isolate replacement instead of a hung worker.
+OWN_CALL_DEADLINE_S = 60.0
 _SYNTAX_LOCATION = re.compile(r"^[^:\n]*:(\d+): (SyntaxError: [^\n]*)\n([^\n]*)\n( *)\^", re.M)
 
 
@@ -62,26 +74,12 @@ def builtin_helpers_source() -> str:
     return _js_source("helpers.js")
 
 
-@dataclass(frozen=True, kw_only=True)
-class BatchOutcome:
-    """What one watched batch call returned.
-
-    ``results`` are the runner's per-trader dicts for the traders that completed, in order.
-    ``stopped_at`` is the index of the trader that was killed (``None`` when the batch
-    finished); ``stop_kind`` says why (``timeout`` or ``out_of_memory``).
-    """
-
-    results: list[dict[str, Any]]
-    tainted: str
-    stopped_at: int | None = None
-    stop_kind: str | None = None
-
-
-class _Killed(Exception):
-    def __init__(self, index: int, kind: str) -> None:
-        super().__init__(index, kind)
-        self.index = index
+class _Stopped(Exception):
+    def __init__(self, kind: str, *, replace: bool = False, detail: str = "") -> None:
+        super().__init__(kind)
         self.kind = kind
+        self.replace = replace
+        self.detail = detail
 
 
 def _resident_bytes() -> int | None:
@@ -91,6 +89,25 @@ def _resident_bytes() -> int | None:
             return int(fh.read().split()[1]) * _PAGE_SIZE
     except (OSError, ValueError, IndexError):
         return None
+
+
+_LOOP_LOCK = threading.Lock()
+_LOOP: list[asyncio.AbstractEventLoop] = []
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    """One event loop thread for every isolate of the process, never closed.
+
+    mini-racer closes its own per-isolate loop before freeing the isolate, and an isolate
+    freed while a tenant's Promise job hangs reports its pending calls afterwards, into the
+    closed loop ("Event loop is closed"). A loop that outlives the isolates absorbs that.
+    """
+    with _LOOP_LOCK:
+        if not _LOOP:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="v8-loop", daemon=True).start()
+            _LOOP.append(loop)
+        return _LOOP[0]
 
 
 class Isolate:
@@ -107,19 +124,23 @@ class Isolate:
         self._tok = json.dumps(self._token)
         self._memo = memo
         self._memory_bytes = memory_mb * 1024 * 1024
-        self._seq = 0
         init_mini_racer(flags=V8_FLAGS, ignore_duplicate_init=True)
-        self._mr = MiniRacer()
+        self._context: AbstractContextManager[Context] | None = _make_context(_shared_loop())
+        self._mr: MiniRacer | None = MiniRacer(self._context.__enter__())
         try:
             self._mr.set_hard_memory_limit(memory_mb * 1024 * 1024)
             self._load(helpers_js, memory_mb)
+            self._set_tickers = self._eval_own("__traderctl.setTickers")
+            self._set_series = self._eval_own("__traderctl.setSeries")
         except BaseException:
             self.close()
             raise
-        progress = self._mr.eval(f"__traderctl.progressBuffer({self._tok})")
-        self._progress = cast(memoryview, progress)
-        self._set_tickers = self._mr.eval("__traderctl.setTickers")
-        self._set_series = self._mr.eval("__traderctl.setSeries")
+
+    @property
+    def _ctx(self) -> Context:
+        if self._mr is None:
+            raise SandboxHang("The filter isolate is closed; create a new FilterRuntime.")
+        return cast(Context, self._mr._ctx)  # private API: see module docstring
 
     def _load(self, helpers_js: Path | None, memory_mb: int) -> None:
         if helpers_js is None:
@@ -130,12 +151,12 @@ class Isolate:
             except OSError as exc:
                 raise HelpersBundleError(f"Cannot read helpers bundle {helpers_js}: {exc}") from exc
         try:
-            self._mr.eval(source)
+            self._eval_own(source)
         except JSEvalException as exc:
             raise HelpersBundleError(
                 f"Helpers bundle {origin} failed to load: {_first_line(str(exc))}"
             ) from exc
-        kind = self._mr.eval(
+        kind = self._eval_own(
             "typeof globalThis.helpers === 'object' && globalThis.helpers !== null"
         )
         if kind is not True:
@@ -146,10 +167,39 @@ class Isolate:
         options = {"memoCells": memory_mb * 1024 * 1024 // _MEMO_SHARE // _BYTES_PER_MEMO_CELL}
         script = (
             f"const __traderctl = ({_js_expression('runner.js')})"
-            f"({self._tok}, globalThis.helpers, ({_js_expression('lockdown.js')}), "
+            f"({self._tok}, globalThis.helpers, ({_js_expression('harden.js')}), "
             f"({_js_expression('memo.js')}), {json.dumps(options)});"
         )
-        self._mr.eval(script)
+        self._eval_own(script)
+
+    # -- bounded calls --------------------------------------------------------------------
+
+    def _bounded(
+        self, make: Callable[[], Awaitable[object]], *, deadline_s: float, what: str
+    ) -> object:
+        """Run one V8 task on mini-racer's loop; terminate it and raise after ``deadline_s``."""
+        ctx = self._ctx
+
+        async def go() -> object:
+            task = asyncio.ensure_future(make())
+            done, _ = await asyncio.wait({task}, timeout=deadline_s)
+            if done:
+                return task.result()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise SandboxHang(
+                f"The filter runtime did not finish {what} within {deadline_s:g} s; "
+                "the isolate is replaced."
+            )
+
+        return asyncio.run_coroutine_threadsafe(go(), ctx.event_loop).result()
+
+    def _eval_own(self, code: str, *, deadline_s: float = OWN_CALL_DEADLINE_S) -> object:
+        ctx = self._ctx
+        return self._bounded(
+            lambda: ctx.eval_cancelable(code), deadline_s=deadline_s, what="an internal call"
+        )
 
     # -- snapshot -------------------------------------------------------------------------
 
@@ -160,16 +210,21 @@ class Isolate:
         return self._load_call(self._set_series, interval, version, series_json, interval=True)
 
     def drop_series(self, interval: str) -> None:
-        self._mr.eval(f"__traderctl.dropSeries({self._tok}, {json.dumps(interval)})")
+        self._eval_own(f"__traderctl.dropSeries({self._tok}, {json.dumps(interval)})")
 
     def _load_call(
         self, fn: Any, what: str, version: str, text: str, *, interval: bool = False
     ) -> int:
+        ctx = self._ctx
+        args: tuple[str, ...] = (
+            (self._token, what, version, text) if interval else (self._token, version, text)
+        )
         try:
-            if interval:
-                count = fn(self._token, what, version, text)
-            else:
-                count = fn(self._token, version, text)
+            count = self._bounded(
+                lambda: ctx.call_function_cancelable(fn, *args),
+                deadline_s=OWN_CALL_DEADLINE_S,
+                what=f"loading {what} (version {version})",
+            )
         except JSOOMException as exc:
             raise SnapshotLoadError(
                 f"Loading {what} (version {version}) exceeded TRADER_FILTER_MEMORY_MB; raise it."
@@ -183,77 +238,96 @@ class Isolate:
     # -- runs -----------------------------------------------------------------------------
 
     def run_batch(self, request: dict[str, Any], *, budget_s: float) -> BatchOutcome:
-        """Run ``request['traders']`` in one call; each trader gets ``budget_s`` seconds."""
-        self._seq += 1
-        seq = self._seq
-        request = {**request, "seq": seq}
+        """Run ``request['traders']`` in order; each trader gets ``budget_s`` seconds.
+
+        Stops at the first trader that overran its time or memory budget, or that left a
+        change behind that cannot be undone; the traders before it have their results.
+        Raises SandboxHang when our own preparation call overran (the isolate is then
+        unusable and must be replaced).
+        """
         request_json = json.dumps(json.dumps(request))
-        # Parse the snapshot series this batch reads first, outside the watchdog: that
-        # work is ours, not the traders' (runner.js, "parsed lazily").
-        self._mr.eval(f"__traderctl.warm({self._tok}, {request_json})")
-        code = f"__traderctl.runBatch({self._tok}, {request_json})"
-        try:
-            text = self._watched_eval(code, seq=seq, budget_s=budget_s)
-        except _Killed as killed:
-            if killed.kind == "out_of_memory":
-                return BatchOutcome(
-                    results=[], tainted="", stopped_at=killed.index, stop_kind=killed.kind
-                )
-            partial = self._collect()
-            return BatchOutcome(
-                results=partial["results"],
-                tainted=partial["tainted"],
-                stopped_at=killed.index,
-                stop_kind=killed.kind,
-            )
-        except JSOOMException:
-            _, index = struct.unpack_from("<ii", self._progress, 0)
-            return BatchOutcome(results=[], tainted="", stopped_at=index, stop_kind="out_of_memory")
-        data = json.loads(cast(str, text))
-        return BatchOutcome(results=data["results"], tainted=data["tainted"])
-
-    def _collect(self) -> dict[str, Any]:
-        text = self._mr.eval(f"__traderctl.collect({self._tok})")
-        return cast(dict[str, Any], json.loads(cast(str, text)))
-
-    def _watched_eval(self, code: str, *, seq: int, budget_s: float) -> object:
-        ctx = cast(Context, self._mr._ctx)  # private API: see module docstring
-        progress = self._progress
+        # Parse the snapshot series this batch reads first, outside any trader's budget:
+        # that work is ours, not the traders' (runner.js, "parsed lazily").
+        self._eval_own(f"__traderctl.beginBatch({self._tok}, {request_json})")
+        count = len(request["traders"])
+        ctx = self._ctx
+        tok = self._tok
         poll = min(0.005, budget_s / 10)
-        # V8's hard heap limit does not see ArrayBuffer backing stores (a Float64Array bomb
-        # grew the process by 1.2 GB in 3 s), so the watchdog also caps the process's RSS
-        # growth during the batch at the same limit.
-        rss_start = _resident_bytes()
-        rss_cap = self._memory_bytes
+        memory_cap = self._memory_bytes
+        mr = self._mr
 
-        async def watch() -> object:
+        async def watched(code: str, started: float, rss_start: int | None) -> object:
             loop = asyncio.get_running_loop()
             task = asyncio.ensure_future(ctx.eval_cancelable(code))
-            seen = (-1, -1)
-            since = loop.time()
             while True:
                 done, _ = await asyncio.wait({task}, timeout=poll)
                 if done:
                     return task.result()
-                now = loop.time()
-                current = struct.unpack_from("<ii", progress, 0)
-                if current[0] != seq:
-                    current = (-1, -1)  # the batch has not started yet
                 kind = None
                 rss = _resident_bytes() if rss_start is not None else None
-                if rss is not None and rss_start is not None and rss - rss_start > rss_cap:
+                if rss is not None and rss_start is not None and rss - rss_start > memory_cap:
                     kind = "out_of_memory"
-                elif current != seen:
-                    seen, since = current, now
-                elif now - since > budget_s:
+                elif loop.time() - started > budget_s:
                     kind = "timeout"
                 if kind is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                    raise _Killed(max(current[1], 0), kind)
+                    raise _Stopped(kind)
 
-        return asyncio.run_coroutine_threadsafe(watch(), ctx.event_loop).result()
+        async def recover(kind: str) -> _Stopped:
+            """After a stop: run the trader's leftover jobs and clean-up under a deadline."""
+            if kind == "out_of_memory":
+                return _Stopped(kind, replace=True)
+            task = asyncio.ensure_future(ctx.eval_cancelable(f"__traderctl.settle({tok})"))
+            done, _ = await asyncio.wait({task}, timeout=budget_s)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, JSEvalException):
+                    await task
+                return _Stopped(kind, replace=True)
+            try:
+                left = task.result()
+            except JSEvalException:
+                return _Stopped(kind, replace=True)
+            return _Stopped(kind, replace=bool(left))
+
+        async def one(index: int) -> dict[str, Any]:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            rss_start = _resident_bytes()
+            try:
+                text = await watched(f"__traderctl.runTrader({tok}, {index})", started, rss_start)
+                left = await watched(f"__traderctl.settle({tok})", started, rss_start)
+            except JSOOMException:
+                raise _Stopped("out_of_memory", replace=True) from None
+            except _Stopped as stopped:
+                raise await recover(stopped.kind) from None
+            rss = _resident_bytes()
+            if mr is not None and mr.was_hard_memory_limit_reached():
+                raise _Stopped("out_of_memory", replace=True)
+            if rss is not None and rss_start is not None and rss - rss_start > memory_cap:
+                raise _Stopped("out_of_memory", replace=True)
+            if left:
+                raise _Stopped("tampering", replace=True, detail=str(left))
+            return cast(dict[str, Any], json.loads(cast(str, text)))
+
+        async def run_all() -> BatchOutcome:
+            results: list[dict[str, Any]] = []
+            for index in range(count):
+                try:
+                    results.append(await one(index))
+                except _Stopped as stopped:
+                    return BatchOutcome(
+                        results=results,
+                        stopped_at=index,
+                        stop_kind=stopped.kind,
+                        stop_detail=stopped.detail,
+                        replace=stopped.replace,
+                    )
+            return BatchOutcome(results=results)
+
+        return asyncio.run_coroutine_threadsafe(run_all(), ctx.event_loop).result()
 
     def syntax_location(self, code: str) -> tuple[int | None, int | None, str | None]:
         """Line and column (1-based, in the filter code) of a SyntaxError, and its text."""
@@ -263,7 +337,7 @@ class Isolate:
             f"{json.dumps(body)}); undefined"
         )
         try:
-            self._mr.eval(probe, timeout_sec=5)
+            self._eval_own(probe, deadline_s=5)
         except JSEvalException as exc:
             match = _SYNTAX_LOCATION.search(str(exc))
             if match is None:
@@ -282,29 +356,35 @@ class Isolate:
         return None, None, None
 
     def stats(self) -> dict[str, Any]:
-        text = self._mr.eval(f"__traderctl.stats({self._tok})")
+        text = self._eval_own(f"__traderctl.stats({self._tok})")
         return cast(dict[str, Any], json.loads(cast(str, text)))
 
     def heap_used_bytes(self) -> int:
+        if self._mr is None:
+            return 0
         stats = self._mr.heap_stats()
         return int(stats["used_heap_size"])
 
     def heap_total_bytes(self) -> int:
+        if self._mr is None:
+            return 0
         stats = self._mr.heap_stats()
         return int(stats["total_heap_size"])
 
     def close(self) -> None:
-        mr = getattr(self, "_mr", None)
+        mr = self._mr
         if mr is not None:
             # A call queued behind a killed one returns only after V8 has reported the
             # killed call; closing before that makes mini-racer call back into a closed loop.
             with contextlib.suppress(Exception):
-                mr.eval("0")
+                self._eval_own("0", deadline_s=0.2)
             self.__dict__.pop("_set_tickers", None)
             self.__dict__.pop("_set_series", None)
-            self.__dict__.pop("_progress", None)
             mr.close()
-            self._mr = None  # type: ignore[assignment]
+            self._mr = None
+        context, self._context = self._context, None
+        if context is not None:
+            context.__exit__(None, None, None)
 
 
 def _first_line(text: str) -> str:

@@ -12,12 +12,10 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from traderctl.worker.errors import FilterMessageError
-
-if TYPE_CHECKING:
-    from traderctl.worker.sandbox.runtime import TraderRunResult
+from traderctl.worker.sandbox.types import TraderRunResult
 
 __all__ = [
     "MessageSnapshot",

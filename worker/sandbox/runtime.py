@@ -1,14 +1,14 @@
 """The filter runtime: runs users' browser trader filters in V8 (mini-racer), safely.
 
 Why: trader filters were written for a browser Web Worker. The backend must give each one
-exactly the results the browser gave (FILTER_API.md) while many tenants share a process, so
+exactly the results the browser gave while many tenants share a process, so
 this module wraps one V8 isolate that holds the current market snapshot (loaded once per
 version) and evaluates traders against it with per-trader time and memory limits and no
 shared mutable state between traders. docs/sandbox.md describes the design and every place
 where behaviour differs from the browser.
 
 Use it from a plain thread, never from inside a running asyncio event loop (mini-racer runs
-its own loop; see worker/sandbox_isolate.py).
+its own loop; see worker/sandbox/isolate.py).
 """
 
 from __future__ import annotations
@@ -16,14 +16,21 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from types import TracebackType
 from typing import Any
 
 from traderctl.worker.config import Settings
-from traderctl.worker.sandbox.isolate import BatchOutcome, Isolate
+from traderctl.worker.errors import SandboxHang
+from traderctl.worker.sandbox.isolate import Isolate
 from traderctl.worker.sandbox.message import MessageSnapshot, format_message_result, parse_message
+from traderctl.worker.sandbox.types import (
+    BatchOutcome,
+    FailureKind,
+    SymbolError,
+    TraderFailure,
+    TraderRequest,
+    TraderRunResult,
+)
 
 __all__ = [
     "FailureKind",
@@ -33,82 +40,6 @@ __all__ = [
     "TraderRequest",
     "TraderRunResult",
 ]
-
-
-class FailureKind(StrEnum):
-    """Why a whole trader-run failed (its previous matches must then be kept)."""
-
-    SYNTAX = "syntax"
-    TIMEOUT = "timeout"
-    OUT_OF_MEMORY = "out_of_memory"
-    RUNTIME = "runtime"
-
-
-@dataclass(frozen=True, kw_only=True)
-class TraderFailure:
-    """A failed trader-run: ``kind`` plus a readable message (with line/column for syntax)."""
-
-    kind: FailureKind
-    message: str
-    line: int | None = None
-    column: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": str(self.kind),
-            "message": self.message,
-            "line": self.line,
-            "column": self.column,
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class SymbolError:
-    """A filter (or the hvnNodes pre-pass) threw for one symbol: that symbol does not match."""
-
-    symbol: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"symbol": self.symbol, "message": self.message}
-
-
-@dataclass(frozen=True, kw_only=True)
-class TraderRequest:
-    """One trader to evaluate; ``previous_matches`` None means "first run" (all are signals)."""
-
-    trader_id: str
-    code: str
-    refresh_interval: str | None
-    required_timeframes: Sequence[str] | None
-    symbols: Sequence[str]
-    previous_matches: Collection[str] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class TraderRunResult:
-    """Outcome of one trader over one snapshot.
-
-    ``signal_symbols`` are the matches not in ``previous_matches`` (edge trigger). When
-    ``error`` is set the run failed as a whole: both symbol lists are empty and the caller
-    must keep the trader's previous matches unchanged (as the browser did on a SyntaxError).
-    ``private_copies`` is True when the filter mutated the shared snapshot and was re-run on
-    private copies. ``return_types`` counts non-boolean return values (only when requested).
-    """
-
-    trader_id: str
-    filtered_symbols: tuple[str, ...]
-    signal_symbols: tuple[str, ...]
-    symbol_errors: tuple[SymbolError, ...]
-    error: TraderFailure | None
-    duration_ms: float
-    symbols_evaluated: int
-    private_copies: bool = False
-    return_types: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 class FilterRuntime:
@@ -207,7 +138,7 @@ class FilterRuntime:
         symbols: list[str],
         previous_matches: Collection[str] | None,
     ) -> TraderRunResult:
-        """Evaluate one trader over ``symbols`` of the loaded snapshot (FILTER_API.md §2)."""
+        """Evaluate one trader over ``symbols`` of the loaded snapshot (docs/sandbox.md)."""
         request = TraderRequest(
             trader_id=trader_id,
             code=code,
@@ -221,14 +152,14 @@ class FilterRuntime:
     def run_traders(
         self, requests: Sequence[TraderRequest], *, return_types: bool = False
     ) -> list[TraderRunResult]:
-        """Evaluate traders in order, in as few V8 calls as possible.
+        """Evaluate traders in order, each under its own time and memory budget.
 
-        Each trader keeps its own time budget: the watchdog kills the batch when one trader
-        overruns and the rest continue in a new call. The budget is wall-clock time (V8
-        offers no CPU clock here), so a trader that overruns is run once more, first in the
-        next call, before it fails with ``timeout``: on a machine whose cores are all busy a
-        2 ms filter was seen to hit 250 ms by starvation alone. A real endless loop thus
-        costs two budgets, once.
+        A trader that overruns or exhausts memory is stopped and fails; the traders before
+        it keep their results and the rest continue (in a new isolate when the stop left
+        the isolate unusable). The budget is wall-clock time (V8 offers no CPU clock here),
+        so a trader that overruns is run once more, first in the next call, before it fails
+        with ``timeout``: on a machine whose cores are all busy a 2 ms filter was seen to hit
+        250 ms by starvation alone. A real endless loop thus costs two budgets, once.
         """
         results: list[TraderRunResult | None] = [None] * len(requests)
         retried: set[int] = set()
@@ -236,12 +167,16 @@ class FilterRuntime:
             todo = [i for i, r in enumerate(results) if r is None]
             if not todo:
                 break
-            outcome = self._isolate.run_batch(
-                _batch_request(
-                    [requests[i] for i in todo], memo=self._memo, return_types=return_types
-                ),
-                budget_s=self._budget_s,
-            )
+            try:
+                outcome = self._isolate.run_batch(
+                    _batch_request(
+                        [requests[i] for i in todo], memo=self._memo, return_types=return_types
+                    ),
+                    budget_s=self._budget_s,
+                )
+            except SandboxHang:
+                self._replace_isolate()
+                raise
             for offset, raw in enumerate(outcome.results):
                 results[todo[offset]] = self._convert(requests[todo[offset]], raw)
             self._after_batch(outcome, todo, requests, results, retried)
@@ -255,26 +190,35 @@ class FilterRuntime:
         results: list[TraderRunResult | None],
         retried: set[int],
     ) -> None:
-        done = len(outcome.results)
-        killed = outcome.stopped_at
-        if killed is not None and killed >= done and killed < len(todo):
-            index = todo[killed]
+        if outcome.stopped_at is not None:
+            index = todo[outcome.stopped_at]
             kind = outcome.stop_kind or "timeout"
-            if kind == "timeout" and index not in retried:
+            # A stop that condemned the isolate (a hang in the trader's Promise jobs) is not
+            # starvation: it fails at once, so a rebuild costs its causer one failure.
+            if kind == "timeout" and index not in retried and not outcome.replace:
                 retried.add(index)  # left unset: it runs again, first, in the next call
                 self.timeout_retries += 1
             else:
-                results[index] = self._failed(requests[index], kind)
-        if outcome.stop_kind == "out_of_memory" or outcome.tainted:
+                results[index] = self._failed(requests[index], kind, outcome.stop_detail)
+        if outcome.replace:
             self._replace_isolate()
 
-    def _failed(self, request: TraderRequest, stop_kind: str) -> TraderRunResult:
+    def _failed(self, request: TraderRequest, stop_kind: str, detail: str) -> TraderRunResult:
         if stop_kind == "out_of_memory":
             failure = TraderFailure(
                 kind=FailureKind.OUT_OF_MEMORY,
                 message=(
                     f"out of memory: the filter exceeded the {self._settings.filter_memory_mb} MB"
-                    " heap cap (TRADER_FILTER_MEMORY_MB)"
+                    " memory cap (TRADER_FILTER_MEMORY_MB)"
+                ),
+            )
+        elif stop_kind == "tampering":
+            failure = TraderFailure(
+                kind=FailureKind.TAMPERING,
+                message=(
+                    f"tampering: the filter changed the sandbox in a way that cannot be undone"
+                    f" ({detail}); the sandbox was rebuilt. Filters must not make globals"
+                    " permanent or change the global object."
                 ),
             )
         else:
@@ -282,7 +226,7 @@ class FilterRuntime:
                 kind=FailureKind.TIMEOUT,
                 message=(
                     f"timeout: the filter ran longer than {self._settings.filter_timeout_ms} ms"
-                    " over all symbols (TRADER_FILTER_TIMEOUT_MS)"
+                    " over all symbols, its Promise jobs included (TRADER_FILTER_TIMEOUT_MS)"
                 ),
             )
         budget_ms = float(self._settings.filter_timeout_ms)

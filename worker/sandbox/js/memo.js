@@ -3,28 +3,31 @@
  *
  * Why: a worker evaluates many traders against the same frozen snapshot, and most of them
  * compute the same indicators (RSI 14 on 1h, the worker's own HVN pre-pass on every
- * symbol...). Each result is computed once per (series, helper, arguments) and every later
- * caller gets a private copy, so sharing never changes a result and a caller that mutates
- * what it got cannot affect anyone else.
+ * symbol...). Each result is computed once per (series, helper, arguments) and every caller
+ * gets a fresh copy, so sharing never changes a result and a caller that mutates what it got
+ * cannot affect anyone else.
  *
- * Safety rules:
- * - Only series registered by the runner are memoized. Their rows are frozen and the
- *   master arrays are never given to filters: each trader gets a copy, and a call is served
- *   from the memo only while that copy still holds exactly the master's rows (same length,
- *   same row objects, Array prototype). A reversed/popped copy, a slice or a user-built
- *   array goes straight to the underlying helper.
+ * Safety rules (the memo is shared by every tenant, so nothing here trusts filter objects):
+ * - Results are computed only from the runner's own master series, never from an object a
+ *   filter holds: a filter's kline array only selects the master (it must still hold exactly
+ *   the master's rows: same length, same row objects, Array prototype), and the helper then
+ *   runs on a private copy of that master. A reversed/popped copy, a slice or a user-built
+ *   array goes straight to the underlying helper, uncached.
  * - Only primitive arguments (and, for calculateHighVolumeNodes, a plain options object of
- *   primitive data properties without a truthy cacheKey) form a key; anything else bypasses.
- * - Results are returned as fresh copies: arrays of numbers are sliced, objects and arrays of
- *   objects are rebuilt, so "every element is a separate object" still holds. Only results
- *   made of primitives, plain arrays and plain objects (own enumerable keys) are stored;
- *   anything else is returned uncached.
- * - The store is dropped when it exceeds its cell budget (memory cap), which only costs
+ *   primitive data properties without a truthy cacheKey) form a key; the helper receives the
+ *   very primitives the key was built from (the options object is rebuilt), so an argument
+ *   cannot read one way for the key and another way for the computation.
+ * - Every result handed out is a fresh deep copy of the stored one (numbers arrays sliced,
+ *   objects rebuilt). Only results made of primitives, plain arrays and plain objects are
+ *   stored; anything else is computed again on the caller's own arguments and not stored.
+ * - The store and its counters are closed over here and never reachable from filter code;
+ *   every built-in the memo calls was captured before any tenant code ran.
+ * - The store is dropped when it exceeds its cell budget (memory cap): that only costs
  *   recomputation.
  *
  * This file is one function expression; the runner calls it with the underlying helpers.
  */
-(function makeMemo(raw, cellBudget) {
+(function makeMemo(raw, cellBudget, arrayIntact) {
   'use strict';
 
   var MEMO_NAMES = [
@@ -36,25 +39,50 @@
     'calculateBollingerBands', 'getLatestBollingerBands', 'calculateVWAP',
     'calculateVWAPSeries', 'getLatestVWAP', 'calculateVWAPBands', 'getLatestVWAPBands',
   ];
+  var uncurry = Function.prototype.bind.bind(Function.prototype.call);
   var OBJECT_PROTO = Object.prototype;
   var ARRAY_PROTO = Array.prototype;
   var objectKeys = Object.keys;
   var apply = Reflect.apply;
   var ownKeys = Reflect.ownKeys;
-  var getDesc = Object.getOwnPropertyDescriptor;
-  var getProto = Object.getPrototypeOf;
+  var getDesc = Reflect.getOwnPropertyDescriptor;
+  var getProto = Reflect.getPrototypeOf;
+  var defineProperty = Object.defineProperty;
   var isArray = Array.isArray;
   var objectIs = Object.is;
   var stringify = JSON.stringify;
+  var ArrayCtor = Array;
+  var ArrayPrototypePush = uncurry(Array.prototype.push);
+  var ArrayPrototypeJoin = uncurry(Array.prototype.join);
+  var ArrayPrototypeIndexOf = uncurry(Array.prototype.indexOf);
+  var WeakSetHas = uncurry(WeakSet.prototype.has);
+  var WeakSetAdd = uncurry(WeakSet.prototype.add);
+  var WeakMapGet = uncurry(WeakMap.prototype.get);
+  var WeakMapSet = uncurry(WeakMap.prototype.set);
+  var WeakMapDelete = uncurry(WeakMap.prototype.delete);
+  var MapGet = uncurry(Map.prototype.get);
+  var MapSet = uncurry(Map.prototype.set);
+  var WeakMapCtor = WeakMap;
+
+  /** A copy of an array that consults no constructor or species lookup. */
+  function copyArray(a) {
+    var out = [];
+    for (var i = 0; i < a.length; i++) ArrayPrototypePush(out, a[i]);
+    return out;
+  }
+  var MapCtor = Map;
 
   var series = new WeakSet(); // registered master arrays (never given to filters)
   var aliases = new WeakMap(); // a trader's copy -> its master
-  var store = new WeakMap();
+  var store = new WeakMap(); // master -> {entries: Map(key -> entry), cells}
   var cells = 0;
   var stats = { hits: 0, misses: 0, bypass: 0, resets: 0 };
 
-  /** Key part for one argument, or null when the argument cannot be part of a key. */
-  function keyOf(v, allowObject) {
+  /**
+   * Key part for one argument, or null when the argument cannot be part of a key. For the
+   * HVN options object, `copyInto` receives the primitive values read (each read once).
+   */
+  function keyOf(v, copyInto) {
     switch (typeof v) {
       case 'number':
         return objectIs(v, -0) ? 'n-0' : 'n' + v;
@@ -66,20 +94,22 @@
         return 'u';
       case 'object':
         if (v === null) return 'l';
-        if (!allowObject || isArray(v) || getProto(v) !== OBJECT_PROTO) return null;
+        if (copyInto === null || isArray(v) || getProto(v) !== OBJECT_PROTO) return null;
         var keys = ownKeys(v);
         var parts = [];
         for (var i = 0; i < keys.length; i++) {
           var name = keys[i];
           if (typeof name !== 'string') return null;
           var d = getDesc(v, name);
-          if (!('value' in d)) return null;
-          if (name === 'cacheKey' && d.value) return null;
-          var inner = keyOf(d.value, false);
+          if (d === undefined || !('value' in d)) return null;
+          var value = d.value;
+          if (name === 'cacheKey' && value) return null;
+          var inner = keyOf(value, null);
           if (inner === null) return null;
-          parts.push(stringify(name) + ':' + inner);
+          defineProperty(copyInto, name, { value: value, writable: true, enumerable: true, configurable: true });
+          ArrayPrototypePush(parts, stringify(name) + ':' + inner);
         }
-        return 'o{' + parts.join(',') + '}';
+        return 'o{' + ArrayPrototypeJoin(parts, ',') + '}';
       default:
         return null;
     }
@@ -91,8 +121,8 @@
   /**
    * A deep copy of a helper result made of primitives, arrays and plain objects, counting
    * its cells in `copiedCells`; NOT_PLAIN for anything else (functions, class instances,
-   * holes, deep nesting), which is then returned uncached. One pass: the copy is what the
-   * store keeps, so the caller still receives the helper's own fresh result.
+   * holes, deep nesting), which is then not stored. Its input is always a helper's fresh
+   * result computed on our own master data, never a filter object.
    */
   function plainCopy(v, depth) {
     copiedCells++;
@@ -103,7 +133,7 @@
     var i;
     if (isArray(v)) {
       if (getProto(v) !== ARRAY_PROTO) return NOT_PLAIN;
-      var arr = new Array(v.length);
+      var arr = new ArrayCtor(v.length);
       for (i = 0; i < v.length; i++) {
         var x = v[i];
         if (x === null || typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean') {
@@ -137,11 +167,12 @@
     return true;
   }
 
+  /** A fresh copy of a stored value (stored values are plain and never leave the memo). */
   function deepCopy(v) {
     if (v === null || typeof v !== 'object') return v;
     var i;
     if (isArray(v)) {
-      var arr = new Array(v.length);
+      var arr = new ArrayCtor(v.length);
       for (i = 0; i < v.length; i++) {
         var x = v[i];
         arr[i] = x !== null && typeof x === 'object' ? deepCopy(x) : x;
@@ -157,110 +188,140 @@
   // Entry kinds: 0 primitive, 1 array of primitives (slice), 2 anything else (deep copy).
   function copyOut(entry) {
     if (entry.kind === 0) return entry.value;
-    if (entry.kind === 1) return entry.value.slice();
+    if (entry.kind === 1) return copyArray(entry.value);
     return deepCopy(entry.value);
   }
 
   /** The master behind a trader's copy, if the copy still holds exactly the master's rows. */
   function masterOf(copy) {
-    var master = aliases.get(copy);
-    if (master === undefined || copy.length !== master.length || getProto(copy) !== ARRAY_PROTO) {
-      return undefined;
-    }
-    for (var i = 0; i < copy.length; i++) if (copy[i] !== master[i]) return undefined;
+    var master = WeakMapGet(aliases, copy);
+    if (master === undefined || getProto(copy) !== ARRAY_PROTO) return undefined;
+    var n = master.length;
+    if (copy.length !== n) return undefined;
+    for (var i = 0; i < n; i++) if (copy[i] !== master[i]) return undefined;
     return master;
   }
 
-  function lookup(name, fn, args) {
-    var first = args[0];
-    var master = first !== null && typeof first === 'object' ? masterOf(first) : undefined;
-    if (master === undefined) {
-      stats.bypass++;
-      return apply(fn, undefined, args);
-    }
-    var key = name;
-    for (var i = 1; i < args.length; i++) {
-      var part = keyOf(args[i], name === 'calculateHighVolumeNodes' && i === 1);
-      if (part === null) {
-        stats.bypass++;
-        return apply(fn, undefined, args);
-      }
-      key += '|' + part;
-    }
-    var perSeries = store.get(master);
+  /**
+   * The stored (or newly computed) result of `name` on `master` with primitive `rest`
+   * arguments; `args` are the helper's arguments after the series. Returns a fresh copy, or
+   * NOT_PLAIN when the result cannot be stored (the caller then computes it itself).
+   */
+  function fromMaster(name, fn, master, key, args) {
+    var perSeries = WeakMapGet(store, master);
     if (perSeries !== undefined) {
-      var hit = perSeries.entries.get(key);
+      var hit = MapGet(perSeries.entries, key);
       if (hit !== undefined) {
         stats.hits++;
         return copyOut(hit);
       }
     }
     stats.misses++;
-    var result = apply(fn, undefined, args);
+    // The helper runs on a private copy of our master: no filter object is involved.
+    var callArgs = [copyArray(master)];
+    for (var a = 0; a < args.length; a++) ArrayPrototypePush(callArgs, args[a]);
+    var result = apply(fn, undefined, callArgs);
     copiedCells = 0;
     var copy = plainCopy(result, 0);
-    if (copy === NOT_PLAIN) return result;
+    if (copy === NOT_PLAIN) return NOT_PLAIN;
     var kind = copy === null || typeof copy !== 'object' ? 0 : isArray(copy) && isPrimitiveArray(copy) ? 1 : 2;
     var entry = { kind: kind, value: copy };
     var size = copiedCells;
     if (cells + size > cellBudget) {
-      store = new WeakMap();
+      store = new WeakMapCtor();
       cells = 0;
       stats.resets++;
       perSeries = undefined;
     }
     if (perSeries === undefined) {
-      perSeries = { entries: new Map(), cells: 0 };
-      store.set(master, perSeries);
+      perSeries = { entries: new MapCtor(), cells: 0 };
+      WeakMapSet(store, master, perSeries);
     }
-    perSeries.entries.set(key, entry);
+    MapSet(perSeries.entries, key, entry);
     perSeries.cells += size;
     cells += size;
-    return result;
+    return copyOut(entry);
+  }
+
+  function lookup(name, fn, args) {
+    var first = args[0];
+    // While a filter has replaced Array.prototype.constructor or [Symbol.iterator] (it
+    // fails for that afterwards), compute without the memo: a helper could call its hook.
+    var master = first !== null && typeof first === 'object' && arrayIntact() ? masterOf(first) : undefined;
+    if (master === undefined) {
+      stats.bypass++;
+      return apply(fn, undefined, args);
+    }
+    var key = name;
+    var rest = [];
+    for (var i = 1; i < args.length; i++) {
+      var options = name === 'calculateHighVolumeNodes' && i === 1 ? {} : null;
+      var part = keyOf(args[i], options);
+      if (part === null) {
+        stats.bypass++;
+        return apply(fn, undefined, args);
+      }
+      ArrayPrototypePush(rest, options === null ? args[i] : options);
+      key += '|' + part;
+    }
+    var out = fromMaster(name, fn, master, key, rest);
+    if (out === NOT_PLAIN) return apply(fn, undefined, args);
+    return out;
   }
 
   function wrap(name, fn) {
     var wrapped = function () {
-      var args = new Array(arguments.length);
+      var args = new ArrayCtor(arguments.length);
       for (var i = 0; i < args.length; i++) args[i] = arguments[i];
       return lookup(name, fn, args);
     };
-    Object.defineProperty(wrapped, 'name', { value: name });
+    defineProperty(wrapped, 'name', { value: name });
     return wrapped;
   }
 
   /** A copy of `raw` where the pure series helpers are memoized. */
   function memoized() {
     var out = {};
-    var names = Object.keys(raw);
+    var names = objectKeys(raw);
     for (var i = 0; i < names.length; i++) {
       var name = names[i];
       var fn = raw[name];
-      out[name] = typeof fn === 'function' && MEMO_NAMES.indexOf(name) >= 0 ? wrap(name, fn) : fn;
+      out[name] = typeof fn === 'function' && ArrayPrototypeIndexOf(MEMO_NAMES, name) >= 0 ? wrap(name, fn) : fn;
     }
     return out;
   }
 
+  var hvnRaw = raw.calculateHighVolumeNodes;
+
   return {
     memoized: memoized,
+    /**
+     * The runner's hvnNodes pre-pass on a registered master series: a fresh copy of
+     * calculateHighVolumeNodes(master, {lookback}), computed once per series and lookback.
+     */
+    prepass: function (master, lookback) {
+      if (typeof hvnRaw !== 'function' || !WeakSetHas(series, master) || !arrayIntact()) {
+        return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
+      }
+      var options = { lookback: lookback };
+      var out = fromMaster('calculateHighVolumeNodes', hvnRaw, master, 'calculateHighVolumeNodes|o{"lookback":' + keyOf(lookback, null) + '}', [options]);
+      if (out === NOT_PLAIN) return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
+      return out;
+    },
     /** Mark a snapshot array (rows frozen, array private to the runner) as memoizable. */
     register: function (arr) {
-      series.add(arr);
+      WeakSetAdd(series, arr);
     },
     /** `copy` was made from registered `master` for one trader. */
     alias: function (copy, master) {
-      if (series.has(master)) aliases.set(copy, master);
+      if (WeakSetHas(series, master)) WeakMapSet(aliases, copy, master);
     },
     /** Forget the results for one series (its interval was replaced). */
     drop: function (arr) {
-      var perSeries = store.get(arr);
+      var perSeries = WeakMapGet(store, arr);
       if (perSeries === undefined) return;
       cells -= perSeries.cells;
-      store.delete(arr);
-    },
-    clear: function () {
-      store = new WeakMap();
-      cells = 0;
+      WeakMapDelete(store, arr);
     },
     stats: function () {
       return { hits: stats.hits, misses: stats.misses, bypass: stats.bypass, resets: stats.resets, cells: cells };

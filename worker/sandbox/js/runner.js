@@ -1,99 +1,112 @@
 /*
  * The trader runner inside the sandbox isolate: it holds the frozen market snapshot and
- * evaluates traders over it exactly as the browser worker did (FILTER_API.md §2).
+ * evaluates traders over it exactly as the browser worker did (docs/sandbox.md).
  *
  * Why it is shaped like this:
- * - Snapshot data is parsed once per version (JSON.parse) and deep-frozen, so every trader
- *   reads the same objects (as in the browser) but none can change them for the others.
- * - Traders run in batches inside one V8 call because a call from Python costs ~0.3 ms;
- *   the batch publishes which trader is running in a SharedArrayBuffer that the Python
- *   watchdog reads to enforce each trader's own time budget.
- * - Everything a filter can reach is frozen or per-trader: the helpers namespace, the
- *   intrinsics (lockdown.js), the HVN cache (cleared before each trader) and sloppy-mode
- *   globals (deleted after each trader).
+ * - Snapshot data is parsed once per version (JSON.parse); rows and tickers are frozen, so
+ *   every trader reads the same objects (as in the browser) but none can change them.
+ * - Every built-in is frozen by harden.js before any tenant code runs, and this file calls
+ *   built-ins only through "primordials" captured at start (e.g. ArrayPrototypePush), so no
+ *   object a filter can reach sits on the runner's or the memo's call paths.
+ * - One V8 call per trader (`runTrader`), then one per settle (`settle`): V8 runs the Promise
+ *   jobs a trader queued between the two, while Python's watchdog still charges that trader
+ *   for time and memory, and the settle call deletes the globals it created.
  * - Entry points require a secret token, so filter code that finds `__traderctl` cannot
- *   load data or start runs.
+ *   load data or start runs; the entry object and everything reachable from it is frozen.
  *
- * This file is one function expression; worker/sandbox_bootstrap.py calls it with the
- * token, the helpers object, lockdown.js and memo.js.
+ * This file is one function expression; worker/sandbox/isolate.py calls it with the token,
+ * the helpers object, harden.js and memo.js.
  */
-(function makeRunner(token, rawHelpers, lockdown, makeMemo, options) {
+(function makeRunner(token, rawHelpers, makeHardener, makeMemo, options) {
   'use strict';
 
   var globalObj = globalThis;
-  var SAB = SharedArrayBuffer;
+  // The global `helpers` binding of the loaded bundle is no longer needed by anyone.
+  if (Object.prototype.hasOwnProperty.call(globalObj, 'helpers')) globalObj.helpers = undefined;
+  var hardener = makeHardener(globalObj);
+
+  // --- primordials: captured before any tenant code, intrinsics frozen by now -------------
+  var uncurry = Function.prototype.bind.bind(Function.prototype.call);
   var jsonParse = JSON.parse;
   var jsonStringify = JSON.stringify;
   var freeze = Object.freeze;
-  var hasOwn = Object.prototype.hasOwnProperty;
-  var ownKeys = Reflect.ownKeys;
-  var deleteProperty = Reflect.deleteProperty;
-  var getProto = Object.getPrototypeOf;
-  var setProto = Object.setPrototypeOf;
-  var isExtensible = Object.isExtensible;
-  var atomicsStore = Atomics.store;
+  var objectKeys = Object.keys;
+  var objectCreate = Object.create;
+  var defineProperty = Object.defineProperty;
+  var hasOwn = uncurry(Object.prototype.hasOwnProperty);
+  var isArray = Array.isArray;
+  var getOwnPropertyDescriptor = Reflect.getOwnPropertyDescriptor;
+  var SymbolPrototypeToString = uncurry(Symbol.prototype.toString);
   var dateNow = Date.now;
+  var mathMin = Math.min;
   var FunctionCtor = Function;
-  var slice = Array.prototype.slice;
+  var ArrayCtor = Array;
+  var StringCtor = String;
+  var ErrorCtor = Error;
+  var TypeErrorCtor = TypeError;
+  var SyntaxErrorCtor = SyntaxError;
+  var ArrayPrototypePush = uncurry(Array.prototype.push);
+  var ArrayPrototypeIndexOf = uncurry(Array.prototype.indexOf);
+  var ArrayPrototypeSort = uncurry(Array.prototype.sort);
+  var StringPrototypeSlice = uncurry(String.prototype.slice);
+  var StringPrototypeSubstring = uncurry(String.prototype.substring);
+  var StringPrototypeCharCodeAt = uncurry(String.prototype.charCodeAt);
+  var StringPrototypeToWellFormed = String.prototype.toWellFormed ? uncurry(String.prototype.toWellFormed) : null;
+  var RegExpPrototypeExec = uncurry(RegExp.prototype.exec);
+  var ObjectPrototypeIsPrototypeOf = uncurry(Object.prototype.isPrototypeOf);
+  var ErrorPrototype = Error.prototype;
+  var TypeErrorPrototype = TypeError.prototype;
+  var SyntaxErrorPrototype = SyntaxError.prototype;
   var MIN_KLINES = 30;
   var MAX_MESSAGE = 500;
   var FROZEN_WRITE = /read[- ]only|not extensible|Cannot (?:add|assign|delete|redefine|define)|frozen/;
+  var STACK_FRAME = /\(eval at [^)]*\), <anonymous>:(\d+):(\d+)\)/;
+  var EMPTY_RE = /(?:)/;
 
   // --- helpers namespaces ------------------------------------------------------------
-  var rawFns = {};
-  var helperNames = Object.keys(rawHelpers).sort();
+  var rawFns = objectCreate(null);
+  var helperNames = ArrayPrototypeSort(objectKeys(rawHelpers));
   for (var h = 0; h < helperNames.length; h++) rawFns[helperNames[h]] = rawHelpers[helperNames[h]];
   var clearHVN = typeof rawFns.clearHVNCache === 'function' ? rawFns.clearHVNCache : function () {};
   var hvnRaw = rawFns.calculateHighVolumeNodes;
-  var memo = makeMemo(rawFns, options.memoCells);
+  var memo = makeMemo(rawFns, options.memoCells, hardener.arrayIntact);
   var memoFns = memo.memoized();
 
   /** A frozen module-namespace look-alike: null prototype, sorted keys, toStringTag. */
   function namespace(fns) {
-    var ns = Object.create(null);
+    var ns = objectCreate(null);
     for (var i = 0; i < helperNames.length; i++) {
-      Object.defineProperty(ns, helperNames[i], {
+      defineProperty(ns, helperNames[i], {
         value: fns[helperNames[i]],
         writable: true,
         enumerable: true,
         configurable: false,
       });
     }
-    Object.defineProperty(ns, Symbol.toStringTag, { value: 'Module' });
+    defineProperty(ns, Symbol.toStringTag, { value: 'Module' });
     return ns;
   }
   var nsRaw = namespace(rawFns);
   var nsMemo = namespace(memoFns);
-  var hvnMemo = memoFns.calculateHighVolumeNodes;
-
-  // The global `helpers` binding of the loaded bundle is no longer needed by anyone.
-  if (hasOwn.call(globalObj, 'helpers')) globalObj.helpers = undefined;
-
-  var locked = lockdown(globalObj);
-  locked.harden([nsRaw, nsMemo, rawHelpers]);
-  var verifyBuiltins = locked.verify;
-
-  var baselineKeys = new Set(ownKeys(globalObj));
-  var baselineProto = getProto(globalObj);
 
   // --- snapshot store ----------------------------------------------------------------
-  var tickers = freeze({});
-  var series = Object.create(null); // interval -> {SYM: frozen Kline[]}
-  var versions = Object.create(null);
+  var tickers = freeze(objectCreate(null));
+  var series = objectCreate(null); // interval -> {SYM: Kline[] master, or PENDING}
+  var versions = objectCreate(null);
 
   function checkToken(t) {
-    if (t !== token) throw new Error('traderctl runner: bad token');
+    if (t !== token) throw new ErrorCtor('traderctl runner: bad token');
   }
 
   /*
    * Kline rows are frozen and shared by every trader. The outer arrays are NOT frozen: V8's
    * fast paths for slice/map/filter do not apply to frozen (or sealed) arrays (slice of 100
    * rows: 0.1 us -> 16 us), so the runner keeps these masters private and hands every
-   * (trader, symbol) its own cheap copy (`master.slice()`, 250 pointers). A filter may then
-   * reverse()/pop()/push() its copy exactly as in the browser without affecting anyone.
+   * (trader, symbol) its own cheap copy (250 pointers). A filter may then reverse()/pop()/
+   * push() its copy exactly as in the browser without affecting anyone.
    */
   function freezeSeries(arr) {
-    if (!Array.isArray(arr)) return arr;
+    if (!isArray(arr)) return arr;
     for (var j = 0; j < arr.length; j++) {
       var row = arr[j];
       if (row !== null && typeof row === 'object') freeze(row);
@@ -104,36 +117,35 @@
 
   /*
    * Series are parsed lazily, per symbol. JSON.parse of a whole snapshot (100 symbols x 6
-   * timeframes x 250 klines, 22 MB) takes ~320 ms in V8 here, Node's own parse included;
-   * a scan that only finds where each symbol's array starts and ends takes a few ms. The
-   * first trader that reads a (timeframe, symbol) parses and freezes that array, once per
-   * version; symbols nobody evaluates (the free and pro tiers read the top 20 / 50) are
-   * never parsed. Results are the same objects either way: one master array per version.
+   * timeframes x 250 klines, 22 MB) takes ~320 ms in V8 here; a scan that only finds where
+   * each symbol's array starts and ends takes a few ms. `beginBatch` parses what a batch
+   * will read before any trader runs; symbols nobody evaluates are never parsed.
    */
-  var PENDING = freeze({});
-  var pendingText = {}; // interval -> {text, spans: {symbol: [start, end]}}
+  var PENDING = freeze(objectCreate(null));
+  var pendingText = objectCreate(null); // interval -> {text, spans: {symbol: [start, end]}}
 
   /**
    * {symbol: [start, end]} of each kline array in a compact JSON object text such as the
    * database builds ('{"BTCUSDT":[[...],...],"ETHUSDT":[[...]]}'), or null when the text
    * has another layout (whitespace, escaped keys, non-array values), which is then parsed
    * whole. A kline array only ever contains '],[' between rows, so '],"' followed by a key
-   * and ':[' marks the next symbol. A regex finds those in ~20 ms for 22 MB, where a
-   * character loop took longer than JSON.parse itself.
+   * and ':[' marks the next symbol.
    */
   var SYMBOL_KEY = /(?:^\{|\],)("[^"\\]*"):\[/g;
 
   function objectSpans(text) {
     var n = text.length;
-    if (n < 2 || text.charCodeAt(0) !== 123 /* { */ || text.charCodeAt(n - 1) !== 125) return null;
-    if (n === 2) return {};
-    var spans = {};
+    if (n < 2 || StringPrototypeCharCodeAt(text, 0) !== 123 /* { */ || StringPrototypeCharCodeAt(text, n - 1) !== 125) {
+      return null;
+    }
+    var spans = objectCreate(null);
+    if (n === 2) return spans;
     var key = null;
     var start = 0;
     var count = 0;
     SYMBOL_KEY.lastIndex = 0;
     var m;
-    while ((m = SYMBOL_KEY.exec(text)) !== null) {
+    while ((m = RegExpPrototypeExec(SYMBOL_KEY, text)) !== null) {
       var valueStart = m.index + m[0].length - 1; // the '[' that opens the value
       if (key !== null) spans[key] = [start, m.index + 1];
       key = jsonParse(m[1]);
@@ -144,23 +156,23 @@
     if (key === null) return null;
     spans[key] = [start, n - 1];
     // Every value must be one array ending right before the next key (or the closing brace).
-    if (text.charCodeAt(n - 2) !== 93 /* ] */ || Object.keys(spans).length !== count) return null;
+    if (StringPrototypeCharCodeAt(text, n - 2) !== 93 /* ] */ || objectKeys(spans).length !== count) return null;
     return spans;
   }
 
   /** A map {symbol: PENDING} over the text's symbols (eagerly parsed if it is unusual). */
   function lazySeriesMap(interval, text) {
     var spans = objectSpans(text);
+    var map = objectCreate(null);
     if (spans === null) {
       // Not a plain object text: parse it whole, which also reports any syntax error.
       var parsed = jsonParse(text);
-      var keys = Object.keys(parsed);
-      for (var k = 0; k < keys.length; k++) freezeSeries(parsed[keys[k]]);
+      var keys = objectKeys(parsed);
+      for (var k = 0; k < keys.length; k++) map[keys[k]] = freezeSeries(parsed[keys[k]]);
       delete pendingText[interval];
-      return parsed;
+      return map;
     }
-    var map = {};
-    var syms = Object.keys(spans);
+    var syms = objectKeys(spans);
     for (var s = 0; s < syms.length; s++) map[syms[s]] = PENDING;
     pendingText[interval] = { text: text, spans: spans };
     return map;
@@ -174,7 +186,7 @@
     var span = pending.spans[sym];
     var parsed;
     try {
-      parsed = jsonParse(pending.text.substring(span[0], span[1]));
+      parsed = jsonParse(StringPrototypeSubstring(pending.text, span[0], span[1]));
     } catch (e) {
       // The split was wrong for this text after all: fall back to the whole text.
       parsed = jsonParse(pending.text)[sym];
@@ -184,18 +196,27 @@
     return kl;
   }
 
+  /** A copy of an array that consults no constructor or species lookup. */
+  function copyArray(a) {
+    var out = [];
+    for (var i = 0; i < a.length; i++) ArrayPrototypePush(out, a[i]);
+    return out;
+  }
+
   /** The trader's own copy of a master series; the memo knows which master it came from. */
   function traderCopy(master) {
-    var copy = slice.call(master);
+    var copy = copyArray(master);
     memo.alias(copy, master);
     return copy;
   }
 
-  function freezeTickers(map) {
-    var syms = Object.keys(map);
+  function freezeTickers(parsed) {
+    var map = objectCreate(null);
+    var syms = objectKeys(parsed);
     for (var i = 0; i < syms.length; i++) {
-      var t = map[syms[i]];
+      var t = parsed[syms[i]];
       if (t !== null && typeof t === 'object') freeze(t);
+      map[syms[i]] = t;
     }
     return freeze(map);
   }
@@ -203,46 +224,48 @@
   /** Release the memo entries of a replaced interval's arrays. */
   function forget(map) {
     if (map === undefined) return;
-    var syms = Object.keys(map);
+    var syms = objectKeys(map);
     for (var i = 0; i < syms.length; i++) memo.drop(map[syms[i]]);
   }
 
   // --- per-trader isolation ----------------------------------------------------------
-  var tainted = '';
-
-  /** Delete globals created by filter code; detect what cannot be undone. */
-  function cleanGlobals() {
-    if (getProto(globalObj) !== baselineProto && !Reflect.setPrototypeOf(globalObj, baselineProto)) {
-      tainted = 'the global object prototype was changed';
-    }
-    var keys = ownKeys(globalObj);
-    for (var i = 0; i < keys.length; i++) {
-      if (!baselineKeys.has(keys[i]) && !deleteProperty(globalObj, keys[i])) {
-        tainted = 'a non-deletable global was defined: ' + String(keys[i]);
-      }
-    }
-    if (!isExtensible(globalObj)) tainted = 'the global object was made non-extensible';
-    var changed = verifyBuiltins();
-    if (changed) tainted = changed;
-  }
-
   function resetTraderState() {
-    cleanGlobals();
     clearHVN();
-    /(?:)/.exec(''); // reset RegExp legacy statics (RegExp.$1, lastMatch, input)
+    RegExpPrototypeExec(EMPTY_RE, ''); // reset RegExp legacy statics (RegExp.$1, input...)
   }
 
+  /** `text` cut to at most `max` UTF-16 units without splitting a surrogate pair. */
+  function cut(text, max) {
+    if (StringPrototypeToWellFormed !== null) text = StringPrototypeToWellFormed(text);
+    if (text.length <= max) return text;
+    var end = max;
+    var last = StringPrototypeCharCodeAt(text, end - 1);
+    if (last >= 0xd800 && last <= 0xdbff) end--; // a high surrogate: keep the pair whole
+    return StringPrototypeSlice(text, 0, end) + '\u2026';
+  }
+
+  function isA(proto, value) {
+    return value !== null && (typeof value === 'object' || typeof value === 'function') &&
+      ObjectPrototypeIsPrototypeOf(proto, value);
+  }
+
+  /**
+   * A readable message for anything a filter threw. Never throws: every read of the thrown
+   * value (which may be a revoked Proxy, or have throwing getters or toString) is guarded.
+   */
   function describe(e) {
     try {
       var text;
-      if (e instanceof Error) {
-        text = String(e.name) + ': ' + String(e.message);
+      if (isA(ErrorPrototype, e)) {
+        text = StringCtor(e.name) + ': ' + StringCtor(e.message);
         var where = locate(e.stack);
         if (where) text += ' (' + where + ')';
+      } else if (typeof e === 'symbol') {
+        text = 'thrown: ' + SymbolPrototypeToString(e);
       } else {
-        text = 'thrown: ' + String(e);
+        text = 'thrown: ' + StringCtor(e);
       }
-      return text.length > MAX_MESSAGE ? text.slice(0, MAX_MESSAGE) + '…' : text;
+      return cut(text, MAX_MESSAGE);
     } catch (inner) {
       return 'thrown: (unprintable value)';
     }
@@ -251,10 +274,21 @@
   /** "line L, column C" of the innermost frame inside the filter body, if any. */
   function locate(stack) {
     if (typeof stack !== 'string') return '';
-    var m = /\(eval at [^)]*\), <anonymous>:(\d+):(\d+)\)/.exec(stack);
+    var m = RegExpPrototypeExec(STACK_FRAME, stack);
     if (!m) return '';
-    var line = Number(m[1]) - 3;
+    var line = +m[1] - 3;
     return line >= 1 ? 'line ' + line + ', column ' + m[2] : '';
+  }
+
+  /** Whether the throw is V8's complaint about writing to a frozen object (ours). */
+  function isFrozenWrite(e) {
+    try {
+      if (!isA(TypeErrorPrototype, e)) return false;
+      var d = getOwnPropertyDescriptor(e, 'message');
+      return d !== undefined && typeof d.value === 'string' && RegExpPrototypeExec(FROZEN_WRITE, d.value) !== null;
+    } catch (inner) {
+      return false;
+    }
   }
 
   function compile(code) {
@@ -268,91 +302,108 @@
   }
 
   function pickHvnTf(tfs) {
-    if (tfs.indexOf('1d') >= 0) return '1d';
-    if (tfs.indexOf('4h') >= 0) return '4h';
-    if (tfs.indexOf('1h') >= 0) return '1h';
+    if (ArrayPrototypeIndexOf(tfs, '1d') >= 0) return '1d';
+    if (ArrayPrototypeIndexOf(tfs, '4h') >= 0) return '4h';
+    if (ArrayPrototypeIndexOf(tfs, '1h') >= 0) return '1h';
     return tfs[0];
   }
 
   function copyRows(arr) {
-    var out = new Array(arr.length);
+    var out = new ArrayCtor(arr.length);
     for (var i = 0; i < arr.length; i++) {
       var row = arr[i];
-      out[i] = row !== null && typeof row === 'object' ? Array.prototype.slice.call(row) : row;
+      out[i] = row !== null && typeof row === 'object' ? copyArray(row) : row;
     }
     return out;
   }
 
   function copyTicker(t) {
-    return Object.assign({}, t);
+    var out = {};
+    var keys = objectKeys(t);
+    for (var i = 0; i < keys.length; i++) defineProperty(out, keys[i], { value: t[keys[i]], writable: true, enumerable: true, configurable: true });
+    return out;
   }
 
+  /** The type name counted for non-boolean returns; never throws (revoked proxies). */
   function typeName(v) {
     if (v === null) return 'null';
-    if (Array.isArray(v)) return 'array';
+    try {
+      if (isArray(v)) return 'array';
+    } catch (e) {
+      return 'object';
+    }
     return typeof v;
   }
 
   function hasHistory(sym) {
-    for (var tf in series) if (hasOwn.call(series[tf], sym)) return true;
+    var tfs = objectKeys(series);
+    for (var i = 0; i < tfs.length; i++) if (hasOwn(series[tfs[i]], sym)) return true;
     return false;
   }
 
   /**
-   * One trader over all symbols (§2b). `privateCopies` gives the filter unfrozen copies
-   * of its inputs: used to re-run a trader whose code mutates the shared data.
+   * One trader over all symbols. `privateCopies` gives the filter unfrozen copies of its
+   * inputs: used to re-run a trader whose code mutates the shared rows or tickers.
    */
   function evaluate(fn, tfs, symbols, useMemo, privateCopies, wantTypes) {
-    var ns = useMemo && !privateCopies ? nsMemo : nsRaw;
-    var hvn = useMemo && !privateCopies ? hvnMemo : hvnRaw;
+    var shared = useMemo && !privateCopies;
+    var ns = shared ? nsMemo : nsRaw;
     var hvnTf = pickHvnTf(tfs);
     var matches = [];
     var errors = [];
-    var types = wantTypes ? {} : null;
+    var types = wantTypes ? objectCreate(null) : null;
     var evaluated = 0;
     var frozenWrite = false;
     for (var s = 0; s < symbols.length; s++) {
       var sym = symbols[s];
-      var ticker = hasOwn.call(tickers, sym) ? tickers[sym] : undefined;
+      var ticker = hasOwn(tickers, sym) ? tickers[sym] : undefined;
       if (!ticker || !hasHistory(sym)) continue;
       var timeframes = {};
+      var masters = objectCreate(null);
       var skip = false;
       for (var t = 0; t < tfs.length; t++) {
         var tf = tfs[t];
         var byTf = series[tf];
-        var kl = byTf !== undefined && hasOwn.call(byTf, sym) ? klinesOf(tf, byTf, sym) : undefined;
+        var kl = byTf !== undefined && hasOwn(byTf, sym) ? klinesOf(tf, byTf, sym) : undefined;
         if (!kl || kl.length < MIN_KLINES) {
           skip = true;
           break;
         }
-        timeframes[tf] = privateCopies ? copyRows(kl) : traderCopy(kl);
+        masters[tf] = kl;
+        defineProperty(timeframes, tf, {
+          value: privateCopies ? copyRows(kl) : traderCopy(kl),
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
       }
       if (skip) continue;
       if (privateCopies) ticker = copyTicker(ticker);
       evaluated++;
       var hvnNodes;
       try {
-        var base = timeframes[hvnTf];
-        hvnNodes = hvn(base, { lookback: Math.min(base.length, 100) });
+        var base = masters[hvnTf];
+        if (base === undefined) throw new TypeErrorCtor("Cannot read properties of undefined (reading 'length')");
+        var lookback = mathMin(base.length, 100);
+        hvnNodes = shared ? memo.prepass(base, lookback) : hvnRaw(copyArray(base), { lookback: lookback });
       } catch (e1) {
-        errors.push({ symbol: sym, message: 'hvnNodes: ' + describe(e1) });
+        ArrayPrototypePush(errors, { symbol: sym, message: 'hvnNodes: ' + describe(e1) });
         continue;
       }
-      var result;
+      var matched = false;
       try {
-        result = fn(ticker, timeframes, ns, hvnNodes);
-      } catch (e2) {
-        if (!privateCopies && e2 instanceof TypeError && FROZEN_WRITE.test(String(e2.message))) {
-          frozenWrite = true;
+        var result = fn(ticker, timeframes, ns, hvnNodes);
+        if (types !== null && typeof result !== 'boolean') {
+          var tn = typeName(result);
+          types[tn] = (types[tn] || 0) + 1;
         }
-        errors.push({ symbol: sym, message: describe(e2) });
+        matched = !!result;
+      } catch (e2) {
+        if (!privateCopies && isFrozenWrite(e2)) frozenWrite = true;
+        ArrayPrototypePush(errors, { symbol: sym, message: describe(e2) });
         continue;
       }
-      if (types !== null && typeof result !== 'boolean') {
-        var tn = typeName(result);
-        types[tn] = (types[tn] || 0) + 1;
-      }
-      if (result) matches.push(sym);
+      if (matched) ArrayPrototypePush(matches, sym);
     }
     return { matches: matches, errors: errors, evaluated: evaluated, types: types, frozenWrite: frozenWrite };
   }
@@ -365,24 +416,23 @@
     if (tfs === null || tfs === undefined) tfs = [refreshInterval || '1m'];
     var fn;
     try {
-      fn = compile(typeof req.code === 'string' ? req.code : String(req.code));
+      fn = compile(req.code);
     } catch (e) {
-      return { traderId: req.traderId, ok: false, kind: e instanceof SyntaxError ? 'syntax' : 'runtime', message: describe(e), durationMs: dateNow() - started };
+      return { ok: false, kind: isA(SyntaxErrorPrototype, e) ? 'syntax' : 'runtime', message: describe(e), durationMs: dateNow() - started };
     }
     var useMemo = batchOptions.memo !== false;
-    var out = evaluate(fn, tfs, symbols, useMemo, false, !!batchOptions.returnTypes);
+    var wantTypes = !!batchOptions.returnTypes;
+    var out = evaluate(fn, tfs, symbols, useMemo, false, wantTypes);
     var privateCopies = false;
     if (out.frozenWrite) {
       // The filter mutated the shared snapshot (which threw). Re-run it from scratch on
       // private, unfrozen copies, which is what it saw in the browser.
+      hardener.resetGlobals();
       resetTraderState();
-      fn = compile(req.code);
-      out = evaluate(fn, tfs, symbols, useMemo, true, !!batchOptions.returnTypes);
+      out = evaluate(compile(req.code), tfs, symbols, useMemo, true, wantTypes);
       privateCopies = true;
     }
-    resetTraderState();
     return {
-      traderId: req.traderId,
       ok: true,
       matches: out.matches,
       errors: out.errors,
@@ -394,17 +444,16 @@
   }
 
   // --- batches -----------------------------------------------------------------------
-  var progress = new Int32Array(new SAB(8)); // [batch sequence, index of running trader]
-  var completed = [];
+  var batch = null;
 
   /**
-   * Parse every (timeframe, symbol) a batch will read. Python calls this outside the
-   * per-trader watchdog, so parsing our own snapshot never counts against a trader's time
-   * budget (the first trader after a new version would otherwise pay for everyone).
+   * Take a batch request and parse every (timeframe, symbol) it will read. Python calls this
+   * before the first trader, so parsing our own snapshot never counts against a trader.
    */
-  function warm(t, requestJson) {
+  function beginBatch(t, requestJson) {
     checkToken(t);
     var request = jsonParse(requestJson);
+    batch = request;
     var traders = request.traders;
     var lists = request.symbolLists;
     var parsed = 0;
@@ -412,15 +461,15 @@
       var req = traders[i];
       var tfs = req.requiredTimeframes;
       if (tfs === null || tfs === undefined) tfs = [req.refreshInterval || '1m'];
-      if (!Array.isArray(tfs)) continue;
+      if (!isArray(tfs)) continue;
       var symbols = lists[req.symbols] || [];
       for (var k = 0; k < tfs.length; k++) {
         var tf = tfs[k];
-        var byTf = hasOwn.call(series, tf) ? series[tf] : undefined;
+        var byTf = hasOwn(series, tf) ? series[tf] : undefined;
         if (byTf === undefined) continue;
         for (var s = 0; s < symbols.length; s++) {
           var sym = symbols[s];
-          if (hasOwn.call(byTf, sym) && byTf[sym] === PENDING) {
+          if (hasOwn(byTf, sym) && byTf[sym] === PENDING) {
             klinesOf(tf, byTf, sym);
             parsed++;
           }
@@ -430,36 +479,30 @@
     return parsed;
   }
 
-  function runBatch(t, requestJson) {
+  /** Run trader `index` of the current batch; its result as JSON text. */
+  function runTrader(t, index) {
     checkToken(t);
-    var request = jsonParse(requestJson);
-    var traders = request.traders;
-    var lists = request.symbolLists;
-    var batchOptions = request.options || {};
-    completed = [];
-    atomicsStore(progress, 1, -1);
-    atomicsStore(progress, 0, request.seq);
-    for (var i = 0; i < traders.length; i++) {
-      atomicsStore(progress, 1, i);
-      completed.push(runOne(traders[i], lists[traders[i].symbols], batchOptions));
-      // An undoable change to the global object: stop so Python can replace the isolate
-      // before anyone else runs in it.
-      if (tainted) break;
-    }
-    atomicsStore(progress, 1, traders.length);
-    return jsonStringify({ results: completed, tainted: tainted });
+    var req = batch.traders[index];
+    var result = runOne(req, batch.symbolLists[req.symbols], batch.options || {});
+    return jsonStringify(result);
   }
 
-  return freeze({
-    progressBuffer: function (t) {
-      checkToken(t);
-      return progress.buffer;
-    },
+  /**
+   * Called after a trader's call, once V8 has run the Promise jobs it queued: delete the
+   * globals it created and reset per-trader state. Returns '' or what could not be undone.
+   */
+  function settle(t) {
+    checkToken(t);
+    resetTraderState();
+    return hardener.resetGlobals();
+  }
+
+  var api = freeze({
     setTickers: function (t, version, json) {
       checkToken(t);
       tickers = freezeTickers(jsonParse(json));
       versions.tickers = version;
-      return Object.keys(tickers).length;
+      return objectKeys(tickers).length;
     },
     setSeries: function (t, interval, version, json) {
       checkToken(t);
@@ -467,7 +510,7 @@
       forget(series[interval]);
       series[interval] = map;
       versions['series:' + interval] = version;
-      return Object.keys(map).length;
+      return objectKeys(map).length;
     },
     dropSeries: function (t, interval) {
       checkToken(t);
@@ -477,16 +520,17 @@
       delete versions['series:' + interval];
       return true;
     },
-    warm: warm,
-    runBatch: runBatch,
-    collect: function (t) {
-      checkToken(t);
-      resetTraderState();
-      return jsonStringify({ results: completed, tainted: tainted });
-    },
+    beginBatch: beginBatch,
+    runTrader: runTrader,
+    settle: settle,
     stats: function (t) {
       checkToken(t);
       return jsonStringify({ memo: memo.stats(), versions: versions, helpers: helperNames });
     },
   });
+
+  // Everything a filter can reach from here on is frozen: the helpers (raw and memoized),
+  // the namespaces and this entry object with its functions.
+  hardener.harden([nsRaw, nsMemo, rawHelpers, api, PENDING]);
+  return api;
 });
