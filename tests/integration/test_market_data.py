@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from tests.factories import make_trader, make_user
 from traderctl.cli.main import app
 from traderctl.worker.intervals import INTERVALS
 from traderctl.worker.local.exchange_sim import ExchangeSimulator
@@ -385,3 +386,112 @@ def test_cli_once_with_simulator(db_url: str, conn) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["status"] == "ok" and summary["fresh_series"] == 6
     assert conn.execute("select count(*) from public.market_klines").fetchone() == (6,)
+
+
+def snapshot(conn: psycopg.Connection[Any], interval: str) -> tuple[Any, ...]:
+    row = conn.execute(
+        "select version, closed_through, symbols, stale_symbols from public.market_snapshots"
+        " where interval = %s",
+        (interval,),
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_interval_whose_series_all_fail_keeps_its_closed_through(
+    harness: Harness, conn, sim
+) -> None:
+    harness.refresh()
+    version, closed, symbols, _ = snapshot(conn, "5m")
+    assert closed == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    sim.set_faults(rules=[FaultRule(endpoint="klines", interval="5m", status=503)])
+    sim.set_now(ms(2026, 11, 26, 10, 5))  # 1m and 5m closed; every 5m request fails
+    result = harness.refresh()
+    assert result.status == "partial" and result.intervals == ("1m", "5m")
+    # Nothing new was loaded for 5m: same version, same closed_through, all counted stale.
+    assert snapshot(conn, "5m") == (version, closed, symbols, UNIVERSE)
+    assert "5m" not in result.versions
+    assert snapshot(conn, "1m")[1] == datetime(2026, 11, 26, 10, 5, tzinfo=UTC)
+
+    # The next minute catches up: 5m is due again and advances once loaded.
+    sim.clear_faults()
+    sim.set_now(ms(2026, 11, 26, 10, 6))
+    result = harness.refresh()
+    assert result.status == "ok" and result.intervals == ("1m", "5m")
+    assert snapshot(conn, "5m") == (
+        version + 1,
+        datetime(2026, 11, 26, 10, 5, tzinfo=UTC),
+        symbols,
+        0,
+    )
+
+
+@pytest.mark.parametrize(("failing", "advances"), [(2, True), (3, False)])
+def test_interval_advances_only_when_half_its_series_loaded(
+    harness: Harness, conn, sim, failing: int, advances: bool
+) -> None:
+    harness.refresh()
+    members = [r[0] for r in conn.execute("select symbol from public.market_tickers").fetchall()]
+    sim.set_faults(
+        rules=[
+            FaultRule(endpoint="klines", interval="1m", symbol=s, status=503)
+            for s in members[:failing]
+        ]
+    )
+    sim.set_now(ms(2026, 11, 26, 10, 5))
+    harness.refresh()
+    before, after = (
+        datetime(2026, 11, 26, 10, 4, tzinfo=UTC),
+        datetime(2026, 11, 26, 10, 5, tzinfo=UTC),
+    )
+    _, closed, symbols, stale = snapshot(conn, "1m")
+    assert (closed, symbols, stale) == (after if advances else before, UNIVERSE, failing)
+    # Every series has its own closed_through: the failed ones lag, the others do not.
+    per_series = dict(
+        conn.execute(
+            "select symbol, closed_through from public.market_klines where interval = '1m'"
+        ).fetchall()
+    )
+    assert {s for s, c in per_series.items() if c == before} == set(members[:failing])
+
+
+def test_interval_that_never_loaded_is_not_published(harness: Harness, conn, sim) -> None:
+    sim.set_faults(rules=[FaultRule(endpoint="klines", interval="4h", status=503)])
+    result = harness.refresh()
+    assert result.status == "partial"
+    assert "4h" not in versions(conn) and "1h" in versions(conn)
+    sim.clear_faults()
+    sim.set_now(ms(2026, 11, 26, 10, 5))
+    harness.refresh()
+    assert snapshot(conn, "4h")[:2] == (1, datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
+
+
+def test_failed_interval_is_stale_and_alerts(conn, sim) -> None:
+    """A 429 storm on 5m: the snapshot stays behind, the view and the critical alert say so."""
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    sim.set_now(now - 20 * 60_000)
+    harness = Harness(sim, conn)
+    try:
+        harness.refresh()
+        _, before, _, _ = snapshot(conn, "5m")
+        user = make_user(conn, tier="elite")
+        make_trader(conn, user_id=user, interval="1m", timeframes=["5m"])
+        sim.set_now(now)
+        sim.set_faults(rules=[FaultRule(endpoint="klines", interval="5m", status=429)])
+        result = harness.refresh()
+    finally:
+        harness.close()
+    assert result.status == "partial"
+    assert snapshot(conn, "5m")[1] == before
+    fresh = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            "select interval, stale, closed_through, stale_symbols from ops.snapshot_freshness"
+        ).fetchall()
+    }
+    assert fresh["5m"] == (True, before, UNIVERSE)
+    assert fresh["1m"][0] is False
+    alerts = conn.execute("select alert, severity, subject from ops.alerts").fetchall()
+    assert ("stale_market_data", "critical", "5m") in alerts
+    assert ("stale_market_data", "critical", "1m") not in alerts
+    assert ("rate_limited", "warning", None, None) in events(conn)

@@ -2,7 +2,9 @@
 
 Two jobs: rank the tickers (stored under the WebSocket stream's field names, because
 filters were written against that payload), and keep the stale book — which series are
-behind, why, and which intervals' snapshots therefore changed. A series is stale when
+behind, why, which intervals' data was rewritten (their snapshot version moves) and
+which only had stale flags change (their counts are redone, version and closed_through
+stay: nothing new was loaded). A series is stale when
 its request failed (the last good klines stay) or when the exchange's newest candle is
 older than the one that should be live; it is retried every minute until fresh again.
 """
@@ -63,8 +65,10 @@ class StaleBook:
 
     #: (symbol, interval) -> reason, for every series that is behind.
     stale: dict[tuple[str, str], str]
-    #: Intervals whose snapshot version moves in this refresh.
-    touched: set[str]
+    #: Intervals whose stored klines changed: their snapshot version moves.
+    touched: set[str] = field(default_factory=set)
+    #: Intervals where a series was newly flagged or its reason changed (counts redone).
+    flagged: set[str] = field(default_factory=set)
     events: list[MarketEvent] = field(default_factory=list)
 
     @classmethod
@@ -73,12 +77,15 @@ class StaleBook:
         previous: Mapping[tuple[str, str], str],
         *,
         members: Collection[str],
-        due: Collection[str],
     ) -> StaleBook:
-        """Start from the previous book, minus symbols that left the universe."""
+        """Start from the previous book, minus symbols that left the universe.
+
+        Nothing is touched yet: an interval is touched by the series actually loaded,
+        not by being due, so an interval whose every request failed does not move.
+        """
         members = set(members)
         kept = {k: v for k, v in previous.items() if k[0] in members}
-        return cls(stale=kept, touched=set(due))
+        return cls(stale=kept)
 
     def record(self, batch: RefreshBatch, outcome: SeriesOutcome, now: int) -> None:
         """Add ``outcome`` to ``batch`` and update the book."""
@@ -115,7 +122,7 @@ class StaleBook:
         reason = str(error)
         batch.stale.append((symbol, interval, reason))
         if self.stale.get(key) != reason:
-            self.touched.add(interval)
+            self.flagged.add(interval)
         if key not in self.stale:
             self.events.append(events.series_failed(symbol, interval, error))
         self.stale[key] = reason

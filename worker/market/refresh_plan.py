@@ -91,25 +91,18 @@ def series_jobs(
 
 
 def bump_targets(
-    *,
-    intervals: Iterable[str],
-    touched: Collection[str],
-    due: Collection[str],
-    stored: Mapping[str, int | None],
-    now: int,
+    *, intervals: Iterable[str], touched: Collection[str], now: int
 ) -> dict[str, datetime]:
-    """The new ``closed_through`` of every interval whose snapshot version must move.
+    """The intervals whose snapshot version must move, each with the newest
+    ``closed_through`` it may reach: the open time of its live candle at ``now``.
 
-    A due interval advances to its live candle; an interval touched only by newcomers or
-    stale retries keeps its stored ``closed_through`` (its cadence has not moved).
+    Only the cap is decided here. How far an interval actually advances is decided by
+    what was loaded (the write counts its stored series, see ``market_bump_kline_snapshots``):
+    the newest candle that at least half of its series hold, never backwards. So an
+    interval whose series all failed keeps its ``closed_through`` and reads as stale.
     """
-    targets: dict[str, datetime] = {}
-    for interval in intervals:
-        if interval not in touched:
-            continue
-        kept = stored.get(interval)
-        if interval in due or kept is None:
-            targets[interval] = ms_to_datetime(closed_through(interval, now))
-        else:
-            targets[interval] = ms_to_datetime(kept)
-    return targets
+    return {
+        interval: ms_to_datetime(closed_through(interval, now))
+        for interval in intervals
+        if interval in touched
+    }

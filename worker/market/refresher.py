@@ -25,12 +25,15 @@ at every full hour; new members get every interval at once, leavers are deleted.
 at 00:00 UTC, inside the 3000 budget, and a trader enabled later never waits for its
 timeframe to be fetched.
 
-**Versions.** A refresh bumps ``market_snapshots.version`` of exactly the intervals it
-rewrote (due intervals, plus any interval whose series changed because of universe
-changes or stale retries) and of 'ticker' when tickers were refreshed. ``closed_through``
-of an interval is the open time of its live candle at the refresh (so slot M's data
-contains the candle that closed at M iff closed_through >= M); each series has its own
-``closed_through`` from its last kline, which lags when the series is stale.
+**Versions.** A refresh bumps ``market_snapshots.version`` of exactly the intervals
+whose stored klines it rewrote (series loaded, universe joiners and leavers, successful
+stale retries) and of 'ticker' when tickers were refreshed. ``closed_through`` of an
+interval says what was loaded, not what was due: the newest candle that at least half of
+its series hold (each series has its own ``closed_through`` from its last kline), capped
+at the live candle and never moved backwards. So slot M's data contains the candle that
+closed at M iff closed_through >= M, and an interval whose requests all failed (a 429
+storm, timeouts) keeps its old closed_through: it is due again next minute, readers
+record how far behind their data is, and ops.snapshot_freshness calls it stale.
 
 **Failures.** A symbol that fails (after retries) does not block the others: its last
 good series is kept and flagged stale with the reason (a never-fetched series is stored as
@@ -57,7 +60,13 @@ from traderctl.worker.errors import (
     TraderctlError,
     UniverseEmpty,
 )
-from traderctl.worker.intervals import INTERVALS, MINUTE_MS, minute_floor, ms_to_datetime
+from traderctl.worker.intervals import (
+    INTERVALS,
+    MINUTE_MS,
+    closed_through,
+    minute_floor,
+    ms_to_datetime,
+)
 from traderctl.worker.market import events, store
 from traderctl.worker.market.binance_client import BinanceClient
 from traderctl.worker.market.fetch import Overview, SeriesOutcome, fetch_overview, fetch_series
@@ -71,7 +80,7 @@ from traderctl.worker.market.refresh_plan import (
     universe_due,
 )
 from traderctl.worker.market.shapes import ListedSymbol
-from traderctl.worker.market.store import MarketEvent, RefreshBatch
+from traderctl.worker.market.store import Bumped, MarketEvent, RefreshBatch
 from traderctl.worker.market.universe import select_universe
 
 __all__ = ["MarketDataOptions", "MarketDataRefresher", "RefreshResult"]
@@ -263,18 +272,19 @@ class MarketDataRefresher:
             stale=state.stale,
         )
         outcomes = await fetch_series(self.client, jobs, opts.klines_limit)
-        batch, book = self._assemble(clock, due, overview, change, outcomes)
+        batch, book = self._assemble(clock, overview, change, outcomes)
         write_started = time.perf_counter()
-        versions = await asyncio.to_thread(store.write_refresh, self.conn, batch)
+        bumped = await asyncio.to_thread(store.write_refresh, self.conn, batch)
         write_seconds = time.perf_counter() - write_started
-        self._commit(batch, book.stale, change.new)
+        self._commit(bumped, book.stale, change.new)
+        self._warn_behind(clock, due)
         return _Written(
             due=due,
             change=change,
             batch=batch,
             stale=book.stale,
             tickers_ok=overview.tickers is not None,
-            versions=versions,
+            versions={i: b.version for i, b in bumped.items()},
             write_seconds=write_seconds,
         )
 
@@ -302,7 +312,6 @@ class MarketDataRefresher:
     def _assemble(
         self,
         clock: _Clock,
-        due: list[str],
         overview: Overview,
         change: UniverseChange,
         outcomes: list[SeriesOutcome],
@@ -314,19 +323,14 @@ class MarketDataRefresher:
         )
         if overview.tickers is not None:
             add_tickers(batch, change.new, overview.tickers, clock.minute)
-        book = StaleBook.carry_over(state.stale, members=change.new, due=due)
+        book = StaleBook.carry_over(state.stale, members=change.new)
         for outcome in outcomes:
             book.record(batch, outcome, clock.now)
         if change.changed:
             book.touched.update(opts.intervals)
         batch.events.extend(events.cap_series_events(book.events))
-        batch.bump = bump_targets(
-            intervals=opts.intervals,
-            touched=book.touched,
-            due=due,
-            stored=state.closed_through,
-            now=clock.now,
-        )
+        batch.bump = bump_targets(intervals=opts.intervals, touched=book.touched, now=clock.now)
+        batch.recount = sorted(book.flagged)
         return batch, book
 
     @staticmethod
@@ -337,14 +341,31 @@ class MarketDataRefresher:
         return found
 
     def _commit(
-        self, batch: RefreshBatch, stale: dict[tuple[str, str], str], universe: list[str]
+        self, bumped: dict[str, Bumped], stale: dict[tuple[str, str], str], universe: list[str]
     ) -> None:
         """Move the in-memory state, only once the transaction has committed."""
-        for interval, when in batch.bump.items():
-            self.state.closed_through[interval] = int(when.timestamp() * 1000)
+        for interval, row in bumped.items():
+            if interval in self.options.intervals:
+                self.state.closed_through[interval] = int(row.closed_through.timestamp() * 1000)
         self.state.stale = stale
         self.state.universe = universe
         self._needs_full = False
+
+    def _warn_behind(self, clock: _Clock, due: list[str]) -> None:
+        """Log the due intervals that did not reach their live candle (too few loaded)."""
+        behind = [
+            f"{interval} still through {ms_to_datetime(held):%Y-%m-%d %H:%M}"
+            for interval in due
+            if (held := self.state.closed_through.get(interval)) is not None
+            and held < closed_through(interval, clock.now)
+        ]
+        never = [i for i in due if self.state.closed_through.get(i) is None]
+        if behind or never:
+            log.warning(
+                "market data not advanced (fewer than half of the series loaded the new "
+                "candle; retried next minute): %s",
+                ", ".join(behind + [f"{i} never published" for i in never]),
+            )
 
     # -- reporting -----------------------------------------------------------------------
     def _result(self, clock: _Clock, full: bool, written: _Written) -> RefreshResult:

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from traderctl.worker import queries
 
 __all__ = [
+    "Bumped",
     "MarketEvent",
     "RefreshBatch",
     "SnapshotRow",
@@ -88,9 +89,21 @@ class RefreshBatch:
     fresh: list[tuple[str, str, str, datetime]] = field(default_factory=list)
     #: (symbol, interval, reason) of series that could not be refreshed.
     stale: list[tuple[str, str, str]] = field(default_factory=list)
-    #: Interval -> closed_through for every interval whose version must move.
+    #: Interval -> the newest closed_through it may reach (its live candle now), for
+    #: every interval whose stored klines changed: its version moves, and its
+    #: closed_through becomes what at least half of its series hold (never backwards).
     bump: dict[str, datetime] = field(default_factory=dict)
+    #: Intervals whose stale flags changed but not their klines: only the counts move.
+    recount: list[str] = field(default_factory=list)
     events: list[MarketEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Bumped:
+    """A snapshot row as a refresh left it: its new version and closed_through."""
+
+    version: int
+    closed_through: datetime
 
 
 def load_snapshots(conn: psycopg.Connection[Any]) -> dict[str, SnapshotRow]:
@@ -133,9 +146,14 @@ def record_events(conn: psycopg.Connection[Any], events: list[MarketEvent]) -> N
         _insert_events(conn, events)
 
 
-def write_refresh(conn: psycopg.Connection[Any], batch: RefreshBatch) -> dict[str, int]:
-    """Apply ``batch`` in one transaction; return the new version of each bumped interval."""
-    versions: dict[str, int] = {}
+def write_refresh(conn: psycopg.Connection[Any], batch: RefreshBatch) -> dict[str, Bumped]:
+    """Apply ``batch`` in one transaction; return each bumped snapshot row.
+
+    An interval of ``batch.bump`` whose series mostly failed is bumped (its stored data
+    changed) but its closed_through stays where it was; one that was never published
+    and still has nothing loaded gets no row at all.
+    """
+    bumped: dict[str, Bumped] = {}
     with conn.transaction():
         if batch.universe is not None:
             conn.execute(queries.get("market_delete_tickers_outside"), {"symbols": batch.universe})
@@ -177,19 +195,21 @@ def write_refresh(conn: psycopg.Connection[Any], batch: RefreshBatch) -> dict[st
                     "reasons": [s[2] for s in batch.stale],
                 },
             )
-        kline_bumps = {i: c for i, c in batch.bump.items() if i != "ticker"}
-        if kline_bumps:
+        if batch.bump:
             rows = conn.execute(
                 queries.get("market_bump_kline_snapshots"),
-                {"intervals": list(kline_bumps), "closed_through": list(kline_bumps.values())},
+                {"intervals": list(batch.bump), "caps": list(batch.bump.values())},
             ).fetchall()
-            versions.update({row[0]: row[1] for row in rows})
+            bumped.update({row[0]: Bumped(row[1], row[2]) for row in rows})
+        recount = [i for i in batch.recount if i not in batch.bump]
+        if recount:
+            conn.execute(queries.get("market_recount_kline_snapshots"), {"intervals": recount})
         if batch.ticker_minute is not None:
             row = conn.execute(
                 queries.get("market_bump_ticker_snapshot"),
                 {"closed_through": batch.ticker_minute, "stale": batch.missing_tickers},
             ).fetchone()
             if row is not None:
-                versions[row[0]] = row[1]
+                bumped[row[0]] = Bumped(row[1], row[2])
         _insert_events(conn, batch.events)
-    return versions
+    return bumped

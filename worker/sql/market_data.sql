@@ -78,22 +78,51 @@ delete from public.market_klines
 where symbol <> all(%(symbols)b::text[]);
 
 -- name: market_bump_kline_snapshots
--- Bump the version of each refreshed interval and recount its series and stale series.
+-- Bump each rewritten interval's version, recount its series, advance closed_through to what was loaded.
+-- closed_through = the newest candle that at least half of the interval's series hold
+-- (percentile_disc over their own closed_through, newest first), capped at the live
+-- candle (the caps parameter) and never moved backwards. So an interval whose requests all failed
+-- keeps its old closed_through, and readers see it stale instead of fresh. A series that
+-- failed counts with its last good candle ('epoch' if it never loaded). An interval
+-- never published that still has nothing loaded gets no row ("never published").
+with loaded as (
+    select u.i, u.cap,
+           count(k.symbol) as symbols,
+           count(k.symbol) filter (where k.stale) as stale_symbols,
+           coalesce(percentile_disc(0.5) within group (order by k.closed_through desc),
+                    'epoch'::timestamptz) as majority
+    from unnest(%(intervals)b::text[], %(caps)b::timestamptz[]) as u(i, cap)
+    left join public.market_klines k on k.interval = u.i
+    group by u.i, u.cap
+)
 insert into public.market_snapshots as s
     (interval, version, closed_through, refreshed_at, symbols, stale_symbols)
-select u.i, 1, u.c, now(),
-       count(k.symbol),
-       count(k.symbol) filter (where k.stale)
-from unnest(%(intervals)b::text[], %(closed_through)b::timestamptz[]) as u(i, c)
-left join public.market_klines k on k.interval = u.i
-group by u.i, u.c
+select l.i, 1, least(l.cap, l.majority), now(), l.symbols, l.stale_symbols
+from loaded l
+where l.majority > 'epoch'::timestamptz
+   or exists (select from public.market_snapshots p where p.interval = l.i)
 on conflict (interval) do update
     set version = s.version + 1,
-        closed_through = excluded.closed_through,
+        closed_through = greatest(s.closed_through, excluded.closed_through),
         refreshed_at = excluded.refreshed_at,
         symbols = excluded.symbols,
         stale_symbols = excluded.stale_symbols
-returning interval, version;
+returning interval, version, closed_through;
+
+-- name: market_recount_kline_snapshots
+-- Recount series and stale series of intervals whose stale flags changed but whose klines did not.
+-- Version and closed_through stay: nothing new was loaded, so readers have nothing to reload.
+update public.market_snapshots as s
+set symbols = c.symbols,
+    stale_symbols = c.stale_symbols
+from (
+    select k.interval, count(*) as symbols, count(*) filter (where k.stale) as stale_symbols
+    from public.market_klines k
+    where k.interval = any(%(intervals)b::text[])
+    group by k.interval
+) as c
+where s.interval = c.interval
+  and (s.symbols, s.stale_symbols) is distinct from (c.symbols, c.stale_symbols);
 
 -- name: market_bump_ticker_snapshot
 -- Bump the ticker snapshot: closed_through = the refresh minute, stale = tickers missing from the answer.
@@ -107,7 +136,7 @@ on conflict (interval) do update
         refreshed_at = excluded.refreshed_at,
         symbols = excluded.symbols,
         stale_symbols = excluded.stale_symbols
-returning interval, version;
+returning interval, version, closed_through;
 
 -- name: market_insert_events
 -- Record alerts in backend.market_data_events (column-wise arrays; detail is JSON text).
