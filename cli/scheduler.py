@@ -18,7 +18,7 @@ from rich.table import Table
 
 from traderctl.cli import output
 from traderctl.worker.config import env_help, load_settings
-from traderctl.worker.db import connect
+from traderctl.worker.db import SessionLimits, connect
 from traderctl.worker.errors import InvalidTickTime
 from traderctl.worker.local.embedded_pg import resolve_database_url
 from traderctl.worker.scheduler import Outcome, TickResult, run_loop
@@ -131,7 +131,10 @@ def scheduler(
     seconds = settings.scheduler_offset_seconds if offset is None else offset
     output.note(f"scheduler: ticking {seconds} s after every minute; Ctrl-C to stop")
     try:
-        ticks = run_loop(lambda: connect(url), stop=stop, offset_seconds=seconds, on_tick=_print)
+        limits = SessionLimits.from_settings(settings)
+        ticks = run_loop(
+            lambda: connect(url, limits=limits), stop=stop, offset_seconds=seconds, on_tick=_print
+        )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

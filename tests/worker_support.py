@@ -95,6 +95,44 @@ def enqueue(
     return int(row[0])
 
 
+def enqueue_raw(
+    conn: psycopg.Connection[Any],
+    args_json: str,
+    *,
+    task: str = TRADER_TASK,
+    interval: str = "1m",
+    priority: int = 3,
+) -> int:
+    """Insert a job with arbitrary (possibly malformed) args text and task name."""
+    row = conn.execute(
+        "insert into procrastinate.procrastinate_jobs"
+        " (queue_name, task_name, priority, lock, args, status)"
+        " values (%s, %s, %s, %s, %s::jsonb, 'todo') returning id",
+        (trader_queue(interval), task, priority, f"poison:{uuid.uuid4()}", args_json),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def job_rows(conn: psycopg.Connection[Any], job_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """(status, attempts) of each job."""
+    rows = conn.execute(
+        "select id, status::text, attempts from procrastinate.procrastinate_jobs"
+        " where id = any(%s)",
+        (list(job_ids),),
+    ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie awaiting its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
 def job_statuses(conn: psycopg.Connection[Any]) -> dict[int, str]:
     rows = conn.execute("select id, status::text from procrastinate.procrastinate_jobs").fetchall()
     return {r[0]: r[1] for r in rows}

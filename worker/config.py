@@ -98,6 +98,59 @@ class Settings:
         TEXT,
         "Database name inside the embedded cluster (also pg_cron's `cron.database_name`).",
     )
+    # -- service database sessions (worker/db.py SessionLimits; docs/worker.md explains)
+    db_statement_timeout_ms: int = setting(
+        "TRADERCTL_DB_STATEMENT_TIMEOUT_MS",
+        "60000",
+        integer(0),
+        "Longest statement of a worker, scheduler or market-data session; the statement is "
+        "cancelled and the process reconnects and retries. 0 is off.",
+        unit="ms",
+    )
+    db_lock_timeout_ms: int = setting(
+        "TRADERCTL_DB_LOCK_TIMEOUT_MS",
+        "10000",
+        integer(0),
+        "Longest wait of such a session for a lock another session holds (e.g. a frozen "
+        "worker's); the statement fails and is retried later. 0 is off.",
+        unit="ms",
+    )
+    db_idle_in_transaction_timeout_ms: int = setting(
+        "TRADERCTL_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        "30000",
+        integer(0),
+        "A service session idle inside an open transaction this long is ended by the "
+        "server, which rolls it back and frees its locks. 0 is off.",
+        unit="ms",
+    )
+    db_keepalive_idle_seconds: int = setting(
+        "TRADERCTL_DB_KEEPALIVE_IDLE_SECONDS",
+        "30",
+        integer(1),
+        "TCP keepalive (client and server side): silence before the first probe.",
+        unit="s",
+    )
+    db_keepalive_interval_seconds: int = setting(
+        "TRADERCTL_DB_KEEPALIVE_INTERVAL_SECONDS",
+        "10",
+        integer(1),
+        "TCP keepalive: time between unanswered probes.",
+        unit="s",
+    )
+    db_keepalive_count: int = setting(
+        "TRADERCTL_DB_KEEPALIVE_COUNT",
+        "3",
+        integer(1),
+        "TCP keepalive: unanswered probes after which the peer is taken for dead (with the "
+        "defaults a vanished peer is dropped after 60 s, also the TCP user timeout).",
+    )
+    db_connect_timeout_seconds: int = setting(
+        "TRADERCTL_DB_CONNECT_TIMEOUT_SECONDS",
+        "10",
+        integer(1),
+        "Longest wait for a service connection to be established.",
+        unit="s",
+    )
     # -- filter sandbox
     helpers_js: Path | None = setting(  # noqa: RUF009
         "TRADERCTL_FILTER_HELPERS_JS",

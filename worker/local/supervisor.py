@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from traderctl.worker.runner.lifeline import parent_death_hook
+
 __all__ = ["Child", "Supervisor"]
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,9 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 env=dict(child.env),
                 start_new_session=True,  # Ctrl-C in the terminal is ours to forward
+                # If we die (even kill -9) the child gets SIGTERM and stops cleanly
+                # instead of running on as an orphan.
+                preexec_fn=parent_death_hook(signal.SIGTERM),
             )
         log.info("started %s (pid %s), log: %s", child.name, child.pid, child.log_path)
 

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from traderctl.worker.config import Settings
-from traderctl.worker.db import connect
+from traderctl.worker.db import SessionLimits, connect
 from traderctl.worker.intervals import next_minute
 from traderctl.worker.market.binance_client import BinanceClient
 from traderctl.worker.market.limits import Backoff, WeightBudget
@@ -66,7 +66,7 @@ def run_market_data(
         log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", port)
     try:
         log.info("market data from %s", base_url)
-        with connect(database_url) as conn:
+        with connect(database_url, limits=SessionLimits.from_settings(settings)) as conn:
             return asyncio.run(_main(conn, base_url, settings, metrics, once=once))
     finally:
         metrics.close()

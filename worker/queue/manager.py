@@ -22,8 +22,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from traderctl.worker import queries
+from traderctl.worker.errors import WorkerError
 
 __all__ = [
+    "WorkerPruned",
     "claim_jobs",
     "commit_runs",
     "heartbeat",
@@ -37,6 +39,11 @@ __all__ = [
     "release_jobs",
     "unregister_worker",
 ]
+
+
+class WorkerPruned(WorkerError):
+    """The worker's procrastinate_workers row is gone (pruned as stalled after a pause):
+    register again, and drop the jobs claimed under the old id."""
 
 
 def queue_channel(queue: str) -> str:
@@ -89,6 +96,11 @@ def claim_jobs(
                 return cur.execute(queries.get("claim_trader_jobs"), params).fetchall()
         except psycopg.errors.UniqueViolation:
             continue
+        except psycopg.errors.ForeignKeyViolation:
+            raise WorkerPruned(
+                f"worker {worker_id} is no longer registered (pruned as stalled after a "
+                "pause); it must register again before claiming"
+            ) from None
     return []
 
 
@@ -126,7 +138,9 @@ def commit_runs(
     finish_job_ids: Sequence[int],
 ) -> list[dict[str, Any]]:
     """Write a batch's runs, signals and match state and finish its jobs, in one
-    transaction. With ``worker_id`` None the jobs are left for the caller to finish."""
+    transaction, for the jobs ``worker_id`` still holds (the others come back
+    ``not_held``, unwritten). With ``worker_id`` None the jobs are left for the caller to
+    finish."""
     params = {
         "runs": runs_json,
         "worker": worker,
@@ -135,7 +149,10 @@ def commit_runs(
         "finish_job_ids": list(finish_job_ids),
         "delete_jobs": False,
     }
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+    # One statement on an autocommit connection: the server commits it before answering,
+    # so a worker frozen or cut off right after sending it never sits idle inside an
+    # open transaction holding its jobs' and traders' row locks.
+    with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(queries.get("commit_trader_runs"), params).fetchall()
 
 

@@ -27,7 +27,11 @@ import psycopg
 from traderctl.worker.config import Settings
 from traderctl.worker.runner.commit import commit_batch, run_record
 from traderctl.worker.runner.evaluate import FilterRuntimeLike, run_all
-from traderctl.worker.runner.freshness import split_unpublished, wait_for_data
+from traderctl.worker.runner.freshness import (
+    TIMEFRAME_UNAVAILABLE,
+    split_unpublished,
+    wait_for_data,
+)
 from traderctl.worker.runner.job import TraderJob
 from traderctl.worker.runner.report import BatchReport
 from traderctl.worker.runner.snapshot_cache import SnapshotCache
@@ -92,7 +96,15 @@ class TraderRunner:
 
         records: list[dict[str, Any]] = []
         published = self.cache.poll_versions(conn) if runnable else {}
-        runnable = split_unpublished(published, runnable, report, single=worker_id is None)
+        runnable, unavailable = split_unpublished(
+            published, runnable, report, single=worker_id is None
+        )
+        if unavailable:
+            now = datetime.now(UTC)
+            records += [
+                run_record(spec, (None, TIMEFRAME_UNAVAILABLE, why), {}, now, self.cache, report)
+                for spec, why in unavailable
+            ]
         if runnable:
             t1 = time.perf_counter()
             states = wait_for_data(
@@ -107,7 +119,7 @@ class TraderRunner:
             report.data_wait_ms = (t2 - t1) * 1000
             started_at = datetime.now(UTC)
             outcomes = run_all(self.runtime, self.cache, runnable)
-            records = [
+            records += [
                 run_record(spec, outcome, states, started_at, self.cache, report)
                 for spec, outcome in zip(runnable, outcomes, strict=True)
             ]

@@ -114,5 +114,7 @@ def commit_batch(
                 report.ok += 1
         elif row["outcome"] == "duplicate":
             report.duplicates += 1
+        elif row["outcome"] == "not_held":
+            report.not_held += 1
         else:
             report.skipped += 1

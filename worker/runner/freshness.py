@@ -3,9 +3,10 @@
 A run at ``slot`` needs the candle containing the slot closed in the data for each of the
 trader's timeframes. If it has not closed yet, the batch waits up to
 ``TRADER_DATA_WAIT_MS`` and then runs on the freshest data, recording how far behind it
-was (``data_age_ms``). A timeframe that was never published at all is an infrastructure
-problem: those traders are set aside and retried with backoff, so one trader's exotic
-timeframe cannot hold up the rest of the batch.
+was (``data_age_ms``). A timeframe the market data does not publish while it publishes
+others is the trader's problem (an error run, ``timeframe_unavailable``); market data not
+published at all yet is an infrastructure problem: those traders are set aside and
+retried with backoff. Either way the rest of the batch runs.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from traderctl.worker.runner.report import BatchReport
 from traderctl.worker.runner.snapshot_cache import SnapshotCache
 from traderctl.worker.runner.spec import TraderSpec
 
-__all__ = ["known_timeframes", "lag", "slot_boundary", "split_unpublished", "wait_for_data"]
+__all__ = [
+    "TIMEFRAME_UNAVAILABLE",
+    "known_timeframes",
+    "lag",
+    "slot_boundary",
+    "split_unpublished",
+    "unavailable_timeframes",
+    "wait_for_data",
+]
 
 _DATA_POLL_SECONDS = 0.2
 
@@ -86,29 +95,76 @@ def wait_for_data(
     return states
 
 
+#: error_type of the run recorded for a trader needing a timeframe the data never has.
+TIMEFRAME_UNAVAILABLE = "timeframe_unavailable"
+
+
+def unavailable_timeframes(published: Mapping[str, SnapshotRow], spec: TraderSpec) -> list[str]:
+    """The spec's timeframes the market data does not publish: not a kline interval at all,
+    or absent while other intervals are published (the market-data worker is running but
+    not configured for it). Empty while nothing is published yet (that is the market-data
+    worker not having started, an infrastructure matter)."""
+    live = {tf for tf, row in published.items() if tf in INTERVAL_MS and row.published}
+    return [
+        tf
+        for tf in dict.fromkeys(spec.timeframes)
+        if tf not in INTERVAL_MS or (live and tf not in live)
+    ]
+
+
+def unavailable_message(published: Mapping[str, SnapshotRow], missing: Sequence[str]) -> str:
+    """The run's error message: which timeframe, what is published, what to do."""
+    live = sorted(
+        (tf for tf, row in published.items() if tf in INTERVAL_MS and row.published),
+        key=lambda tf: INTERVAL_MS[tf],
+    )
+    names = ", ".join(repr(tf) for tf in missing)
+    return (
+        f"requiredTimeframes names {names}, which the market data does not publish "
+        f"(published: {', '.join(live) or 'none'}). Remove it from the filter's "
+        "requiredTimeframes, or ask the operator to add it to TRADERCTL_MARKET_INTERVALS."
+    )
+
+
 def split_unpublished(
     published: Mapping[str, SnapshotRow],
     specs: list[TraderSpec],
     report: BatchReport,
     *,
     single: bool,
-) -> list[TraderSpec]:
-    """The specs whose timeframes have all been published; the others go to
-    ``report.retry_jobs`` (or, for a single job, raise SnapshotMissing)."""
+) -> tuple[list[TraderSpec], list[tuple[TraderSpec, str]]]:
+    """(runnable specs, specs that cannot run with why).
+
+    A spec needing a timeframe the market data does not publish cannot run, ever, until
+    its filter or the market-data configuration changes: that is the trader's error, so it
+    gets an error run (``timeframe_unavailable``) and its job succeeds; retrying would
+    only burn attempts. A spec needing data never published because nothing is published
+    yet goes to ``report.retry_jobs`` (or, for a single job, raises SnapshotMissing).
+    """
     if not specs:
-        return specs
+        return specs, []
+    unavailable: list[tuple[TraderSpec, str]] = []
+    available: list[TraderSpec] = []
+    for spec in specs:
+        missing_tfs = unavailable_timeframes(published, spec)
+        if missing_tfs:
+            unavailable.append((spec, unavailable_message(published, missing_tfs)))
+        else:
+            available.append(spec)
     missing = {
-        tf for tf in known_timeframes(specs) if tf not in published or not published[tf].published
+        tf
+        for tf in known_timeframes(available)
+        if tf not in published or not published[tf].published
     }
     if not missing:
-        return specs
-    blocked = [s for s in specs if missing & set(s.timeframes)]
+        return available, unavailable
+    blocked = [s for s in available if missing & set(s.timeframes)]
     reason = (
         f"no market data published yet for {', '.join(sorted(missing))}; the market-data "
-        "worker must fetch it (MARKET_INTERVALS) before these traders can run"
+        "worker must fetch it (TRADERCTL_MARKET_INTERVALS) before these traders can run"
     )
     if single:
         raise SnapshotMissing(reason)
     report.retry_jobs = [s.job for s in blocked]
     report.retry_reason = reason
-    return [s for s in specs if not (missing & set(s.timeframes))]
+    return [s for s in available if not (missing & set(s.timeframes))], unavailable

@@ -1,30 +1,73 @@
-"""The heartbeat thread: keeps the worker's procrastinate_workers row fresh.
+"""The worker's registration and the heartbeat thread that keeps it alive.
 
-Every ``TRADER_HEARTBEAT_SECONDS`` it touches the row; if another worker pruned the row as
-stalled (this process was paused longer than ``TRADER_STALLED_SECONDS``), it registers the
-worker again so its next claims carry a live worker id.
+A worker's procrastinate_workers row is what its claimed jobs point at. Every
+``TRADERCTL_WORKER_HEARTBEAT_SECONDS`` the heartbeat thread touches it. A process paused
+longer than ``TRADERCTL_WORKER_STALLED_SECONDS`` (SIGSTOP, a frozen VM, a long GC) is
+taken for dead: another worker's recovery requeues its jobs and deletes its row. When it
+resumes, whichever notices first (the heartbeat finding no row, or a claim refused by
+the foreign key) registers it again under a new id through :class:`WorkerRegistration`,
+once: the jobs it still "holds" under the old id are no longer its own, and the commit
+writes nothing for them (``not_held``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
-from traderctl.worker.db import connect
+from traderctl.worker.db import SessionLimits, connect
 from traderctl.worker.errors import DatabaseUnreachable
 from traderctl.worker.queue import manager
 
-__all__ = ["Heartbeat"]
+__all__ = ["Heartbeat", "WorkerRegistration"]
 
 logger = logging.getLogger("traderctl.worker")
 
 
+class WorkerRegistration:
+    """The worker id of this process, shared by the loop and the heartbeat thread."""
+
+    def __init__(self) -> None:
+        self._id: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def id(self) -> int | None:
+        return self._id
+
+    def ensure(self, conn: psycopg.Connection[Any]) -> int:
+        """The current id, registering the worker first if it has none."""
+        with self._lock:
+            if self._id is None:
+                self._id = manager.register_worker(conn)
+            return self._id
+
+    def renew(self, conn: psycopg.Connection[Any], stale_id: int) -> int:
+        """Register again after ``stale_id`` was pruned; a no-op if already renewed."""
+        with self._lock:
+            if self._id == stale_id:
+                self._id = manager.register_worker(conn)
+                logger.warning(
+                    "worker %s was pruned as stalled (paused too long); registered again as "
+                    "%s; jobs claimed under the old id are left to whoever took them over",
+                    stale_id,
+                    self._id,
+                )
+            assert self._id is not None
+            return self._id
+
+    def forget(self) -> int | None:
+        """Drop the id (after unregistering); returns what it was."""
+        with self._lock:
+            old, self._id = self._id, None
+            return old
+
+
 class Heartbeat(threading.Thread):
-    """Beats until ``done`` is set; ``get_id``/``set_id`` read and replace the worker id."""
+    """Beats until ``done`` is set; re-registers the worker if its row was pruned."""
 
     def __init__(
         self,
@@ -33,36 +76,30 @@ class Heartbeat(threading.Thread):
         every_seconds: float,
         done: threading.Event,
         stopping: threading.Event,
-        get_id: Callable[[], int | None],
-        set_id: Callable[[int], None],
+        registration: WorkerRegistration,
+        limits: SessionLimits,
     ) -> None:
         super().__init__(name="heartbeat", daemon=True)
         self.database_url = database_url
         self.every_seconds = every_seconds
         self.done = done
         self.stopping = stopping
-        self.get_id = get_id
-        self.set_id = set_id
+        self.registration = registration
+        self.limits = limits
 
     def run(self) -> None:
         conn: psycopg.Connection[Any] | None = None
         try:
             while not self.done.wait(self.every_seconds):
-                worker_id = self.get_id()
+                worker_id = self.registration.id
                 if worker_id is None:
                     continue
                 try:
                     if conn is None or conn.closed:
-                        conn = connect(self.database_url)
+                        conn = connect(self.database_url, limits=self.limits)
                     alive = manager.heartbeat(conn, worker_id)
                     if not alive and not self.stopping.is_set():
-                        new_id = manager.register_worker(conn)
-                        self.set_id(new_id)
-                        logger.warning(
-                            "worker %s was pruned as stalled; registered again as %s",
-                            worker_id,
-                            new_id,
-                        )
+                        self.registration.renew(conn, worker_id)
                 except (DatabaseUnreachable, psycopg.Error) as exc:
                     logger.debug("heartbeat failed: %s", exc)
                     if conn is not None:

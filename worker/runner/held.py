@@ -95,6 +95,12 @@ class HeldJobs:
         )
 
     def fail(self, conn: psycopg.Connection[Any], jobs: Sequence[TraderJob]) -> None:
-        """Mark ``jobs`` failed without retrying them (their args do not parse)."""
-        self.hold(jobs)
-        self.release(conn, count_attempt=True, max_attempts=1)
+        """Mark ``jobs`` failed without retrying them (malformed: see
+        :mod:`~traderctl.worker.runner.job`). Only these: the held batch is untouched."""
+        worker_id = self._worker_id()
+        if not jobs or worker_id is None:
+            return
+        rows = manager.release_jobs(
+            conn, [j.job_id for j in jobs], worker_id, count_attempt=True, max_attempts=1
+        )
+        logger.info("failed %d malformed job(s): %s", len(jobs), dict(rows) or "none still held")

@@ -1,12 +1,17 @@
-"""A claimed trader job, parsed from its procrastinate row.
+"""A claimed trader job, parsed and checked against the queue contract.
 
-The args format is the queue contract's (:mod:`traderctl.worker.queue.contract`); a job
-whose args do not parse raises :class:`~traderctl.worker.errors.InvalidJob`, and the loop
-marks it failed instead of retrying it.
+The args format is the queue contract's (:mod:`traderctl.worker.queue.contract`). Anything
+else (args that are not an object, missing or extra keys, a trader id that is not a UUID,
+a slot that is not an ISO-8601 UTC minute, a task name other than ``run_trader``) raises
+:class:`~traderctl.worker.errors.InvalidJob` naming the job and what is wrong, and nothing
+else: the loop fails that job alone, without retrying it, and runs the rest of its batch.
+A malformed job is a bug in whatever enqueued it; rerunning it cannot fix it, and it must
+never cost its batch-mates their run.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,9 +20,55 @@ from typing import Any
 
 from traderctl.worker.errors import InvalidJob
 from traderctl.worker.intervals import INTERVAL_MS
-from traderctl.worker.queue.contract import ARG_SLOT, ARG_TRADER_ID, queue_interval
+from traderctl.worker.queue.contract import ARG_SLOT, ARG_TRADER_ID, TRADER_TASK, queue_interval
 
 __all__ = ["TraderJob"]
+
+#: What a valid job's args look like, for error messages.
+_EXPECTED = f'{{"{ARG_TRADER_ID}": "<uuid>", "{ARG_SLOT}": "<ISO-8601 UTC minute>"}}'
+#: Longest excerpt of bad args quoted in an error message.
+_QUOTE_CHARS = 200
+
+
+def _quote(value: Any) -> str:
+    """Bad args as short JSON text for the error message (whatever their type)."""
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + "…"
+
+
+def _problem(task_name: str | None, args: Any) -> str | None:
+    """What is wrong with a job's task name and args, or None when they are valid."""
+    if task_name is not None and task_name != TRADER_TASK:
+        return f"task {task_name!r} is not {TRADER_TASK!r}, the only task of a trader queue"
+    if not isinstance(args, Mapping):
+        return f"args {_quote(args)} are a JSON {type(args).__name__}, not an object"
+    keys = set(args)
+    missing = sorted({ARG_TRADER_ID, ARG_SLOT} - keys)
+    extra = sorted(str(k) for k in keys - {ARG_TRADER_ID, ARG_SLOT})
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {', '.join(extra)}"] if extra else []
+        )
+        return f"args {_quote(args)}: {'; '.join(parts)}"
+    trader_id, slot = args[ARG_TRADER_ID], args[ARG_SLOT]
+    if not isinstance(trader_id, str):
+        return f"{ARG_TRADER_ID} {_quote(trader_id)} is not a UUID string"
+    try:
+        uuid.UUID(trader_id)
+    except ValueError:
+        return f"{ARG_TRADER_ID} {_quote(trader_id)} is not a UUID"
+    if not isinstance(slot, str):
+        return f"{ARG_SLOT} {_quote(slot)} is not an ISO-8601 string"
+    try:
+        parsed = datetime.fromisoformat(slot.replace("Z", "+00:00"))
+    except ValueError:
+        return f"{ARG_SLOT} {_quote(slot)} is not an ISO-8601 timestamp"
+    if parsed.second or parsed.microsecond:
+        return f"{ARG_SLOT} {_quote(slot)} is not on a minute boundary"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,18 +84,19 @@ class TraderJob:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> TraderJob:
-        """From a procrastinate_jobs row (args jsonb already decoded)."""
+        """From a procrastinate_jobs row (args jsonb already decoded); raise InvalidJob."""
         return cls.from_args(
             job_id=int(row["id"]),
             args=row["args"],
             queue_name=str(row["queue_name"]),
+            task_name=row.get("task_name"),
             attempts=int(row.get("attempts") or 0),
             priority=int(row.get("priority") or 0),
         )
 
     @classmethod
     def unparsable(cls, row: Mapping[str, Any]) -> TraderJob:
-        """A stand-in for a row whose args do not parse, so it can be released as failed."""
+        """A stand-in for a row that does not parse, so it can be failed by its id."""
         return cls(
             job_id=int(row["id"]),
             trader_id="",
@@ -57,25 +109,29 @@ class TraderJob:
         cls,
         *,
         job_id: int,
-        args: Mapping[str, Any],
+        args: Any,
         queue_name: str,
+        task_name: str | None = None,
         attempts: int = 0,
         priority: int = 0,
     ) -> TraderJob:
-        """Check the args {"trader_id": uuid, "slot": ISO-8601}; raise InvalidJob."""
-        try:
-            trader_id = str(uuid.UUID(str(args[ARG_TRADER_ID])))
-            slot = datetime.fromisoformat(str(args[ARG_SLOT]).replace("Z", "+00:00"))
-        except (KeyError, ValueError, TypeError) as exc:
+        """Check task name and args against the queue contract; raise InvalidJob.
+
+        ``task_name`` None skips the task check (callers that built the args themselves).
+        """
+        problem = _problem(task_name, args)
+        if problem is not None:
             raise InvalidJob(
-                f"job {job_id} has invalid args {dict(args)!r} ({exc}); expected "
-                f'{{"{ARG_TRADER_ID}": "<uuid>", "{ARG_SLOT}": "<ISO-8601 UTC>"}}'
-            ) from None
+                f"job {job_id} on {queue_name} is malformed: {problem}. It is failed without "
+                f"retry; whatever enqueued it must write args {_EXPECTED} through "
+                "backend.enqueue_trader_runs."
+            )
+        slot = datetime.fromisoformat(str(args[ARG_SLOT]).replace("Z", "+00:00"))
         if slot.tzinfo is None:
             slot = slot.replace(tzinfo=UTC)
         return cls(
             job_id=job_id,
-            trader_id=trader_id,
+            trader_id=str(uuid.UUID(str(args[ARG_TRADER_ID]))),
             slot=slot.astimezone(UTC),
             queue_name=queue_name,
             attempts=attempts,

@@ -26,7 +26,7 @@ import psycopg
 
 from traderctl.worker.backoff import Backoff
 from traderctl.worker.config import Settings
-from traderctl.worker.db import connect
+from traderctl.worker.db import SessionLimits, connect
 from traderctl.worker.errors import (
     DatabaseUnreachable,
     InvalidJob,
@@ -35,7 +35,7 @@ from traderctl.worker.errors import (
 )
 from traderctl.worker.queue import manager
 from traderctl.worker.runner.batch import TraderRunner
-from traderctl.worker.runner.heartbeat import Heartbeat
+from traderctl.worker.runner.heartbeat import Heartbeat, WorkerRegistration
 from traderctl.worker.runner.held import HeldJobs
 from traderctl.worker.runner.job import TraderJob
 from traderctl.worker.runner.maintenance_worker import MaintenanceThread
@@ -50,7 +50,14 @@ logger = logging.getLogger("traderctl.worker")
 
 #: Reconnect delays after a database error: 0.5 s, doubling up to 30 s.
 RECONNECT_BACKOFF = Backoff(first=0.5, cap=30.0)
-_DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnreachable)
+#: Errors after which the connection is suspect: reconnect. Statement and lock timeouts
+#: are OperationalErrors; the idle-in-transaction timeout ends the session.
+_DB_ERRORS = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.IdleInTransactionSessionTimeout,
+    DatabaseUnreachable,
+)
 
 
 class BatchWorker:
@@ -68,13 +75,18 @@ class BatchWorker:
         self.options = options
         self.queues = list(options.queues)
         self.name = options.name or f"{socket.gethostname()}:{os.getpid()}"
-        self.worker_id: int | None = None
+        self.limits = SessionLimits.from_settings(settings)
+        self.registration = WorkerRegistration()
         self.shutdown = Shutdown(settings.shutdown_grace_seconds, self._give_back_fresh)
-        self.held = HeldJobs(settings, lambda: self.worker_id)
+        self.held = HeldJobs(settings, lambda: self.registration.id)
         self._throughput = Throughput()
         self._heartbeat: Heartbeat | None = None
         self._maintenance: MaintenanceThread | None = None
         self._reconnects = 0
+
+    @property
+    def worker_id(self) -> int | None:
+        return self.registration.id
 
     def install_signal_handlers(self) -> None:
         self.shutdown.install_signal_handlers()
@@ -86,7 +98,7 @@ class BatchWorker:
 
     def _release_held_fresh(self) -> None:
         try:
-            with connect(self.database_url) as conn:
+            with connect(self.database_url, limits=self.limits) as conn:
                 self.held.release(conn, count_attempt=False)
         except Exception as exc:
             logger.warning(
@@ -97,14 +109,12 @@ class BatchWorker:
         if self.worker_id is None:
             return
         try:
-            with connect(self.database_url) as conn:
-                manager.unregister_worker(conn, self.worker_id)
-            self.worker_id = None
+            with connect(self.database_url, limits=self.limits) as conn:
+                worker_id = self.registration.forget()
+                if worker_id is not None:
+                    manager.unregister_worker(conn, worker_id)
         except Exception as exc:
             logger.warning("could not unregister worker: %s", exc)
-
-    def _set_worker_id(self, worker_id: int) -> None:
-        self.worker_id = worker_id
 
     def _start_threads(self) -> None:
         self._heartbeat = Heartbeat(
@@ -112,8 +122,8 @@ class BatchWorker:
             every_seconds=self.settings.heartbeat_seconds,
             done=self.shutdown.done,
             stopping=self.shutdown.stop,
-            get_id=lambda: self.worker_id,
-            set_id=self._set_worker_id,
+            registration=self.registration,
+            limits=self.limits,
         )
         self._heartbeat.start()
         if self.options.maintenance:
@@ -151,11 +161,13 @@ class BatchWorker:
         return 0
 
     def _serve(self, runner: TraderRunner) -> None:
-        with connect(self.database_url) as conn, connect(self.database_url) as listener:
+        with (
+            connect(self.database_url, limits=self.limits) as conn,
+            connect(self.database_url, limits=self.limits) as listener,
+        ):
             if self.held:
                 self.held.release(conn, count_attempt=False)
-            if self.worker_id is None:
-                self.worker_id = manager.register_worker(conn)
+            self.registration.ensure(conn)
             manager.listen(listener, self.queues)
             logger.info(
                 "worker %s ready: id %s, queues %s, batch size %d",
@@ -173,16 +185,18 @@ class BatchWorker:
                 for _ in listener.notifies(timeout=0):
                     pass
                 t0 = time.perf_counter()
-                assert self.worker_id is not None
-                rows = manager.claim_jobs(
-                    conn, self.queues, self.worker_id, self.options.batch_size
-                )
+                worker_id = self.registration.ensure(conn)
+                try:
+                    rows = manager.claim_jobs(conn, self.queues, worker_id, self.options.batch_size)
+                except manager.WorkerPruned:
+                    self.registration.renew(conn, worker_id)
+                    continue
                 claim_s = time.perf_counter() - t0
                 if not rows:
                     for _ in listener.notifies(timeout=poll, stop_after=1):
                         pass
                     continue
-                self._run_batch(conn, runner, rows, claim_s)
+                self._run_batch(conn, runner, rows, claim_s, worker_id)
 
     def _run_batch(
         self,
@@ -190,6 +204,7 @@ class BatchWorker:
         runner: TraderRunner,
         rows: list[dict[str, Any]],
         claim_s: float,
+        worker_id: int,
     ) -> None:
         from traderctl.worker.runner import metrics as worker_metrics
 
@@ -199,7 +214,8 @@ class BatchWorker:
             try:
                 jobs.append(TraderJob.from_row(row))
             except InvalidJob as exc:
-                logger.error("%s; marking it failed", exc)
+                # Alone: the rest of the batch runs and commits on this attempt.
+                logger.error("%s", exc)
                 invalid.append(TraderJob.unparsable(row))
         if invalid:
             self.held.fail(conn, invalid)
@@ -207,7 +223,9 @@ class BatchWorker:
             return
         self.held.hold(jobs)
         try:
-            report = runner.process(conn, jobs, worker_id=self.worker_id, stop=self.shutdown.stop)
+            # The id the jobs were claimed under: if this worker is pruned and registered
+            # again meanwhile, the commit finds them no longer held and writes nothing.
+            report = runner.process(conn, jobs, worker_id=worker_id, stop=self.shutdown.stop)
         except SnapshotMissing as exc:
             self.held.retry_later(conn, exc)
             return
@@ -219,6 +237,12 @@ class BatchWorker:
             logger.exception("batch of %d job(s) failed", len(jobs))
             self.held.retry_later(conn, exc)
             return
+        if report.not_held:
+            logger.warning(
+                "%d job(s) of the batch were taken over while this worker was paused; "
+                "their results were dropped, not committed",
+                report.not_held,
+            )
         self.held.hold(report.retry_jobs)
         if report.retry_jobs:
             self.held.retry_later(conn, SnapshotMissing(report.retry_reason))

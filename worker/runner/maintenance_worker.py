@@ -28,6 +28,8 @@ logger = logging.getLogger("traderctl.worker")
 RESTART_BACKOFF = Backoff(first=1.0, cap=30.0)
 #: A worker that ran this long before stopping starts the backoff over.
 _HEALTHY_SECONDS = 60
+#: Heartbeat age procrastinate's own start-up pruning waits for: never reached.
+_NEVER_SECONDS = 10 * 365 * 86400.0
 
 
 class MaintenanceThread(threading.Thread):
@@ -59,7 +61,10 @@ class MaintenanceThread(threading.Thread):
                         concurrency=1,
                         install_signal_handlers=False,
                         update_heartbeat_interval=float(self.settings.heartbeat_seconds),
-                        stalled_worker_timeout=float(self.settings.stalled_seconds),
+                        # procrastinate prunes stalled workers once at start, with a
+                        # DELETE that waits on any frozen worker's row locks; ours
+                        # (backend.recover_stalled_jobs) never waits. Leave it to ours.
+                        stalled_worker_timeout=_NEVER_SECONDS,
                         shutdown_graceful_timeout=5.0,
                         additional_context={SETTINGS_KEY: self.settings},
                     )

@@ -3,10 +3,16 @@
 Parallelism comes from processes, one V8 isolate each (docs/worker.md has the
 measurements behind that choice). A child that dies is restarted, with a growing delay if
 it keeps dying young, so a broken deployment does not become a crash loop.
+
+Signals: the parent alone takes SIGTERM/SIGINT (a supervisor usually signals the whole
+process group; the children ignore that) and relays each one to the children as
+STOP_SIGNAL, so a group SIGTERM gets the full grace period. Children stop on their own
+within seconds when the parent dies (:mod:`~traderctl.worker.runner.lifeline`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -21,9 +27,10 @@ from typing import Any
 
 from traderctl.worker.backoff import Backoff
 from traderctl.worker.config import Settings
+from traderctl.worker.runner.lifeline import ParentWatch, die_with_parent
 from traderctl.worker.runner.loop import BatchWorker
 from traderctl.worker.runner.options import WorkerOptions
-from traderctl.worker.runner.shutdown import exit_now
+from traderctl.worker.runner.shutdown import STOP_SIGNAL, exit_now
 
 __all__ = ["run_pool"]
 
@@ -43,19 +50,22 @@ def _configure_child_logging(level: int) -> None:
     )
 
 
-def _child_main(settings: Settings, database_url: str, options: WorkerOptions, level: int) -> None:
+def _child_main(
+    settings: Settings, database_url: str, options: WorkerOptions, level: int, parent_pid: int
+) -> None:
     _configure_child_logging(level)
     if level > logging.DEBUG:
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    worker = BatchWorker(settings, database_url, options)
+    # Stop comes from the parent only (see Shutdown.install_child_signal_handlers), and
+    # the parent's death is a stop too: the kernel's signal, or the watch's poll.
+    worker.shutdown.install_child_signal_handlers()
+    die_with_parent(STOP_SIGNAL)
+    ParentWatch(parent_pid, worker.shutdown.request_stop).start()
     if options.metrics_port is not None:
         from traderctl.worker.runner import metrics as worker_metrics
 
         worker_metrics.serve(options.metrics_port, options.metrics_addr, database_url)
-    worker = BatchWorker(settings, database_url, options)
-    worker.install_signal_handlers()
-    # Ctrl-C reaches the whole process group: let the parent turn it into one SIGTERM per
-    # child, or the parent's SIGTERM would count as a second signal and skip the grace.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_now(worker.run())
 
 
@@ -63,9 +73,11 @@ def run_pool(settings: Settings, database_url: str, options: WorkerOptions) -> i
     """Start ``options.concurrency`` single worker processes and keep them running."""
     ctx = multiprocessing.get_context("spawn")
     stopping = threading.Event()
+    received: list[int] = []
     level = logging.getLogger().getEffectiveLevel()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         stopping.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -84,7 +96,7 @@ def run_pool(settings: Settings, database_url: str, options: WorkerOptions) -> i
     def start(index: int) -> None:
         proc = ctx.Process(
             target=_child_main,
-            args=(settings, database_url, child_options(index), level),
+            args=(settings, database_url, child_options(index), level, os.getpid()),
             name=f"traderctl-worker-{index}",
         )
         proc.start()
@@ -117,12 +129,18 @@ def run_pool(settings: Settings, database_url: str, options: WorkerOptions) -> i
                 del next_start[index]
                 start(index)
     logger.info("stopping %d worker process(es)", len(procs))
-    for proc in procs.values():
-        if proc.is_alive():
-            proc.terminate()
+    relayed = 0
     deadline = time.monotonic() + settings.shutdown_grace_seconds + 10
-    for proc in procs.values():
-        proc.join(max(0.0, deadline - time.monotonic()))
+    while time.monotonic() < deadline and any(p.is_alive() for p in procs.values()):
+        # One relay per signal we got: the first lets the batches in flight finish, a
+        # second (the operator insisting) makes the children give them back now.
+        while relayed < len(received):
+            relayed += 1
+            for proc in procs.values():
+                if proc.is_alive() and proc.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, STOP_SIGNAL)
+        time.sleep(0.1)
     for proc in procs.values():
         if proc.is_alive():
             logger.warning("worker process pid %s did not stop; killing it", proc.pid)

@@ -19,6 +19,9 @@ class BatchReport:
     errors: int = 0
     duplicates: int = 0
     skipped: int = 0
+    #: Jobs this worker no longer held at commit time (taken over after a long pause):
+    #: nothing was written for them.
+    not_held: int = 0
     signals: int = 0
     error_types: dict[str, int] = field(default_factory=dict)
     load_ms: float = 0.0

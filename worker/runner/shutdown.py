@@ -2,7 +2,8 @@
 
 SIGTERM/SIGINT stop claiming; the in-flight batch finishes (filters are bounded by their
 CPU timeout) or, after ``TRADER_SHUTDOWN_GRACE_SECONDS``, the process gives its jobs back
-and exits. A second signal gives them back at once. The evaluating thread cannot be
+and exits. A second signal gives them back at once. Pool children take their signals
+from the parent only (:meth:`Shutdown.install_child_signal_handlers`). The evaluating thread cannot be
 interrupted, so "at once" means: release through a fresh connection, then ``os._exit``.
 """
 
@@ -16,9 +17,12 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-__all__ = ["Shutdown", "exit_now"]
+__all__ = ["STOP_SIGNAL", "Shutdown", "exit_now"]
 
 logger = logging.getLogger("traderctl.worker")
+
+#: What a pool parent sends its children to stop them (also their parent-death signal).
+STOP_SIGNAL = signal.SIGUSR1
 
 
 class Shutdown:
@@ -39,6 +43,19 @@ class Shutdown:
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+
+    def install_child_signal_handlers(self) -> None:
+        """A pool child takes its stop from its parent only.
+
+        Supervisors (systemd, docker, Ctrl-C in a terminal) signal the whole process
+        group; if the child acted on that and again on the parent's relay, the relay
+        would count as a second signal and skip the grace period. So the child ignores
+        SIGTERM/SIGINT and the parent relays each signal it gets as STOP_SIGNAL: the first
+        finishes the batch in flight, a second gives it back at once.
+        """
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(STOP_SIGNAL, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1

@@ -14,6 +14,7 @@ import procrastinate
 from procrastinate import JobContext
 
 from traderctl.worker.config import Settings
+from traderctl.worker.db import SessionLimits
 from traderctl.worker.queue.connector import make_connector
 from traderctl.worker.queue.contract import MAINTENANCE_QUEUE
 from traderctl.worker.runner.maintenance import prune_history_async, recover_stalled_async
@@ -71,7 +72,9 @@ def register(app: procrastinate.App, settings: Settings) -> None:
 def make_app(settings: Settings, database_url: str, *, max_pool: int = 4) -> procrastinate.App:
     """The App with the maintenance tasks registered, crons from ``settings``."""
     app = procrastinate.App(
-        connector=make_connector(database_url, max_size=max_pool),
+        connector=make_connector(
+            database_url, max_size=max_pool, limits=SessionLimits.from_settings(settings)
+        ),
         periodic_defaults={"max_delay": 600},
     )
     register(app, settings)

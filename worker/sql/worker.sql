@@ -1,6 +1,6 @@
--- Queries of the trader worker (worker/trader_run.py, worker/snapshot_cache.py,
--- worker/worker_process.py, worker/recovery.py). The functions they call are in
--- migrations/20261126003000_create_worker_functions.sql.
+-- Queries of the trader worker (worker/runner/, worker/queue/manager.py, worker/db.py).
+-- The functions they call are in migrations/20261126003000_create_worker_functions.sql
+-- and migrations/20261201040000_contain_worker_faults.sql.
 
 -- name: register_worker
 -- Register a worker row (procrastinate's own function); its id goes on claimed jobs.
@@ -75,9 +75,9 @@ from public.market_klines k
 where k.interval = %(interval)s;
 
 -- name: commit_trader_runs
--- Commit a batch: runs, signals, match state, counters, auto-disable, job status.
+-- Commit a batch: runs, signals, match state, counters, auto-disable, job status (held jobs only).
 select job_id, trader_id, run_id, outcome, signals
-from backend.commit_trader_runs(
+from backend.commit_held_trader_runs(
     %(runs)s::jsonb, %(worker)s, %(disable_after)s, %(worker_id)s,
     %(finish_job_ids)s::bigint[], %(delete_jobs)s
 );
@@ -107,3 +107,14 @@ from backend.prune_history(
 -- name: procrastinate_search_path
 -- Run on every procrastinate pool connection: its Python code uses unqualified names.
 set search_path = procrastinate, public;
+
+-- name: set_session_limits
+-- Service sessions' server-side timeouts and keepalives (worker/db.py SessionLimits); session-wide.
+select
+    set_config('statement_timeout', %(statement_timeout)s, false),
+    set_config('lock_timeout', %(lock_timeout)s, false),
+    set_config('idle_in_transaction_session_timeout', %(idle_in_transaction_session_timeout)s, false),
+    set_config('tcp_keepalives_idle', %(tcp_keepalives_idle)s, false),
+    set_config('tcp_keepalives_interval', %(tcp_keepalives_interval)s, false),
+    set_config('tcp_keepalives_count', %(tcp_keepalives_count)s, false),
+    set_config('tcp_user_timeout', %(tcp_user_timeout)s, false);
