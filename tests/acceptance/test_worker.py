@@ -137,7 +137,7 @@ def test_stale_data_waits_then_runs_and_records_its_age(
     market(conn, {"AAAUSDT": 150.0}, slot - timedelta(minutes=3))
     trader = make_trader(conn, user_id=make_user(conn, tier="elite"), code=ABOVE_100)
     with worker_procs(db_url, tmp_path) as procs:
-        w = procs.start(env={"TRADER_DATA_WAIT_MS": "1500"})
+        w = procs.start(env={"TRADERCTL_WORKER_DATA_WAIT_MS": "1500"})
         started = time.monotonic()
         job = enqueue(conn, trader, slot)
         wait_until(lambda: trader_jobs_done(conn, [job]))
@@ -167,7 +167,7 @@ def test_filter_errors_are_recorded_and_disable_the_trader(
         conn, user_id=user, code="return undefinedThing.x > 1 ? 1 : nope();", name="throws"
     )
     with worker_procs(db_url, tmp_path) as procs:
-        w = procs.start(env={"TRADER_AUTO_DISABLE_ERRORS": "3"})
+        w = procs.start(env={"TRADERCTL_WORKER_AUTO_DISABLE_ERRORS": "3"})
         jobs = [
             enqueue(conn, broken, slot + timedelta(minutes=i), queueing_lock=i == 0)
             for i in range(3)
@@ -199,7 +199,7 @@ def test_hostile_filter_does_not_hold_up_the_others(
     hostile = make_trader(conn, user_id=user, code="while (true) {}", name="hostile")
     good = [make_trader(conn, user_id=user, code=ABOVE_100, name=f"good{i}") for i in range(20)]
     with worker_procs(db_url, tmp_path) as procs:
-        w = procs.start(env={"TRADER_FILTER_TIMEOUT_MS": "300"})
+        w = procs.start(env={"TRADERCTL_FILTER_TIMEOUT_MS": "300"})
         started = time.monotonic()
         jobs = [enqueue(conn, hostile, slot)] + [enqueue(conn, t, slot) for t in good]
         wait_until(lambda: trader_jobs_done(conn, jobs), timeout=20)
@@ -222,7 +222,7 @@ def test_sigterm_finishes_in_flight_work(
     slow = "const t = Date.now(); while (Date.now() - t < 100) {} return true;"
     traders = [make_trader(conn, user_id=user, code=slow, name=f"slow{i}") for i in range(3)]
     with worker_procs(db_url, tmp_path) as procs:
-        w = procs.start(env={"TRADER_FILTER_TIMEOUT_MS": "5000", "TRADER_WORKER_BATCH_SIZE": "2"})
+        w = procs.start(env={"TRADERCTL_FILTER_TIMEOUT_MS": "5000", "TRADERCTL_WORKER_BATCH_SIZE": "2"})
         jobs = [enqueue(conn, t, slot) for t in traders]
         wait_until(lambda: "doing" in job_statuses(conn).values(), timeout=10, step=0.02)
         assert procs.stop(w) == 0
@@ -231,7 +231,7 @@ def test_sigterm_finishes_in_flight_work(
         assert set(statuses.values()) <= {"succeeded", "todo"}
         assert "succeeded" in statuses.values()
         # Another worker picks up whatever is left; every trader runs exactly once.
-        w2 = procs.start(env={"TRADER_FILTER_TIMEOUT_MS": "5000"})
+        w2 = procs.start(env={"TRADERCTL_FILTER_TIMEOUT_MS": "5000"})
         wait_until(lambda: trader_jobs_done(conn, jobs), timeout=20)
         assert procs.stop(w2) == 0
     for trader in traders:
@@ -246,8 +246,8 @@ def test_retention_job_prunes_finished_jobs(
     market(conn, {"AAAUSDT": 150.0}, slot)
     trader = make_trader(conn, user_id=make_user(conn, tier="elite"), code=ABOVE_100)
     env = {
-        "TRADER_RETENTION_CRON": "* * * * * */1",  # every second (6th field = seconds)
-        "TRADER_RETENTION_JOBS_HOURS": "0",
+        "TRADERCTL_RETENTION_CRON": "* * * * * */1",  # every second (6th field = seconds)
+        "TRADERCTL_RETENTION_JOBS_HOURS": "0",
     }
     with worker_procs(db_url, tmp_path) as procs:
         w = procs.start(env=env)

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"]
 #: ~60 ms of CPU per symbol, then match: long enough to be killed mid-evaluation.
 SLOW_MATCH = "const t = Date.now(); while (Date.now() - t < 60) {} return true;"
-SLOW_ENV = {"TRADER_FILTER_TIMEOUT_MS": "5000", "TRADER_WORKER_BATCH_SIZE": "4"}
+SLOW_ENV = {"TRADERCTL_FILTER_TIMEOUT_MS": "5000", "TRADERCTL_WORKER_BATCH_SIZE": "4"}
 
 
 def base_slot() -> datetime:
@@ -152,7 +152,7 @@ def test_repeated_kill_9_loses_and_duplicates_nothing(
     traders = [make_trader(conn, user_id=user, code=fast_match, name=f"t{i}") for i in range(30)]
     rng = random.Random(6)
     jobs: list[int] = []
-    env = {"TRADER_WORKER_BATCH_SIZE": "8", "TRADER_FILTER_TIMEOUT_MS": "5000"}
+    env = {"TRADERCTL_WORKER_BATCH_SIZE": "8", "TRADERCTL_FILTER_TIMEOUT_MS": "5000"}
     with worker_procs(db_url, tmp_path) as procs:
         for round_ in range(2):
             s = slot + timedelta(minutes=round_)
@@ -201,7 +201,7 @@ def test_pool_of_processes_shares_the_queue(
     slow = "const t = Date.now(); while (Date.now() - t < 3) {} return true;"
     traders = [make_trader(conn, user_id=user, code=slow, name=f"t{i}") for i in range(60)]
     with worker_procs(db_url, tmp_path) as procs:
-        pool = procs.start("--concurrency", "2", env={"TRADER_WORKER_BATCH_SIZE": "4"})
+        pool = procs.start("--concurrency", "2", env={"TRADERCTL_WORKER_BATCH_SIZE": "4"})
         wait_until(lambda: procs.log(pool).count("ready: id") >= 2, timeout=30)
         jobs = [enqueue(conn, t, slot) for t in traders]
         wait_until(lambda: trader_jobs_done(conn, jobs), timeout=40)

@@ -44,7 +44,7 @@ pytestmark = pytest.mark.slow
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"]
 #: ~60 ms of CPU per symbol, then match: a batch of 4 takes about a second.
 SLOW_MATCH = "const t = Date.now(); while (Date.now() - t < 60) {} return true;"
-SLOW_ENV = {"TRADER_FILTER_TIMEOUT_MS": "5000", "TRADER_WORKER_BATCH_SIZE": "4"}
+SLOW_ENV = {"TRADERCTL_FILTER_TIMEOUT_MS": "5000", "TRADERCTL_WORKER_BATCH_SIZE": "4"}
 
 
 def base_slot() -> datetime:
@@ -96,7 +96,7 @@ def test_malformed_jobs_fail_alone_and_their_batch_mates_commit_first_time(
     }
     assert len(good) + len(poison) <= 32  # one batch
     with worker_procs(db_url, tmp_path) as procs:
-        w = procs.start(env={"TRADER_WORKER_BATCH_SIZE": "32"})
+        w = procs.start(env={"TRADERCTL_WORKER_BATCH_SIZE": "32"})
         wait_until(lambda: trader_jobs_done(conn, good + list(poison)), timeout=20)
         assert w.poll() is None, "a malformed job must not take its worker down"
         log = procs.log(w)
@@ -245,9 +245,9 @@ def test_process_group_sigterm_gets_the_full_grace_period(
     slow = "const t = Date.now(); while (Date.now() - t < 250) {} return true;"
     traders = [make_trader(conn, user_id=user, code=slow, name=f"t{i}") for i in range(8)]
     env = {
-        "TRADER_FILTER_TIMEOUT_MS": "5000",
-        "TRADER_WORKER_BATCH_SIZE": "2",
-        "TRADER_SHUTDOWN_GRACE_SECONDS": "20",
+        "TRADERCTL_FILTER_TIMEOUT_MS": "5000",
+        "TRADERCTL_WORKER_BATCH_SIZE": "2",
+        "TRADERCTL_WORKER_SHUTDOWN_GRACE_SECONDS": "20",
     }
     with worker_procs(db_url, tmp_path) as procs:
         pool = procs.start("--concurrency", "2", env=env)

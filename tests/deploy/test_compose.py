@@ -187,7 +187,7 @@ def test_long_running_services_restart_and_report_health(compose: dict[str, Any]
 
 
 def test_workers_get_time_to_drain_on_stop(compose: dict[str, Any]) -> None:
-    """SIGKILL comes after the processes' grace (TRADER_SHUTDOWN_GRACE_SECONDS), the pool
+    """SIGKILL comes after the processes' grace (TRADERCTL_WORKER_SHUTDOWN_GRACE_SECONDS), the pool
     supervisor's extra 10 s and a margin."""
     for interval in INTERVALS:
         svc = compose["services"][f"worker-{interval}"]
@@ -205,5 +205,5 @@ def test_market_data_is_single_and_scheduler_is_opt_in(compose: dict[str, Any]) 
 
 
 def test_market_source_can_be_switched_to_the_simulator(raw: dict[str, Any]) -> None:
-    swapped = interpolate(raw, {"MARKET_DATA_SOURCE": "simulator"})
+    swapped = interpolate(raw, {"TRADERCTL_MARKET_DATA_SOURCE": "simulator"})
     assert swapped["services"]["market-data"]["command"][2] == "simulator"

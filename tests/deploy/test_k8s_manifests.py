@@ -247,7 +247,7 @@ def test_worker_pool_per_interval_with_design_sizing() -> None:
 
 
 def test_workers_outlive_their_shutdown_grace() -> None:
-    """SIGKILL must not come before the worker processes' grace (TRADER_SHUTDOWN_GRACE_SECONDS)
+    """SIGKILL must not come before the worker processes' grace (TRADERCTL_WORKER_SHUTDOWN_GRACE_SECONDS)
     and the pool supervisor's extra 10 s of waiting for them have run out."""
     (config,) = by_kind("ConfigMap")
     worker_grace = load_settings(config["data"]).shutdown_grace_seconds
@@ -258,7 +258,7 @@ def test_workers_outlive_their_shutdown_grace() -> None:
 
 
 def test_worker_memory_fits_every_isolate() -> None:
-    """limit >= concurrency × (300 MiB per process + TRADER_FILTER_MEMORY_MB of V8 heap)."""
+    """limit >= concurrency × (300 MiB per process + TRADERCTL_FILTER_MEMORY_MB of V8 heap)."""
     (config,) = by_kind("ConfigMap")
     heap_mb = load_settings(config["data"]).filter_memory_mb
     for interval, dep in worker_deployments().items():

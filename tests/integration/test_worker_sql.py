@@ -339,3 +339,24 @@ def test_prune_history_respects_ages(conn: psycopg.Connection[Any], trader) -> N
     counts = prune_history(conn, settings)
     assert (counts.runs, counts.signals) == (2, 1)
     assert conn.execute("select count(*) from public.trader_runs").fetchone() == (0,)
+
+
+def test_prune_history_removes_browser_reports_with_the_runs_age(
+    conn: psycopg.Connection[Any], trader
+) -> None:
+    settings = Settings(retention_jobs_hours=1, retention_runs_hours=2, retention_signals_hours=24)
+    for age in ("3 hours", "1 hour"):
+        conn.execute(
+            "insert into public.browser_runs (trader_id, user_id, ran_at, candle_open_time,"
+            " matched_symbols) select id, user_id, now(), now() - interval '1 minute', '{}'"
+            " from public.traders where id = %s",
+            (trader,),
+        )
+        conn.execute(
+            "update public.browser_runs set reported_at = now() - %s::interval"
+            " where id = (select max(id) from public.browser_runs)",
+            (age,),
+        )
+    counts = prune_history(conn, settings)
+    assert counts.reports == 1
+    assert conn.execute("select count(*) from public.browser_runs").fetchone() == (1,)

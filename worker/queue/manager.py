@@ -182,11 +182,11 @@ async def recover_stalled_async(
 
 
 def prune_batch(conn: psycopg.Connection[Any], params: dict[str, Any]) -> dict[str, int]:
-    """Delete one batch of old finished jobs, runs and signals; counts per table."""
+    """Delete one batch of old finished jobs, runs, signals and browser run reports."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(queries.get("prune_history"), params).fetchone()
     assert row is not None
-    return {"jobs": row["jobs"], "runs": row["runs"], "signals": row["signals"]}
+    return _prune_counts(row)
 
 
 async def prune_batch_async(
@@ -194,4 +194,8 @@ async def prune_batch_async(
 ) -> dict[str, int]:
     """:func:`prune_batch` through procrastinate's async connector."""
     row = await connector.execute_query_one_async(queries.get("prune_history"), **params)
-    return {"jobs": row["jobs"], "runs": row["runs"], "signals": row["signals"]}
+    return _prune_counts(row)
+
+
+def _prune_counts(row: dict[str, Any]) -> dict[str, int]:
+    return {key: int(row[key]) for key in ("jobs", "runs", "signals", "reports")}

@@ -2,7 +2,7 @@
 
 A run at ``slot`` needs the candle containing the slot closed in the data for each of the
 trader's timeframes. If it has not closed yet, the batch waits up to
-``TRADER_DATA_WAIT_MS`` and then runs on the freshest data, recording how far behind it
+``TRADERCTL_WORKER_DATA_WAIT_MS`` and then runs on the freshest data, recording how far behind it
 was (``data_age_ms``). A timeframe the market data does not publish while it publishes
 others is the trader's problem (an error run, ``timeframe_unavailable``); market data not
 published at all yet is an infrastructure problem: those traders are set aside and

@@ -2,7 +2,7 @@
 
 Held jobs are released when the worker stops before finishing them, requeued with backoff
 after an infrastructure error (counting an attempt, so they end ``failed`` after
-``TRADER_JOB_MAX_ATTEMPTS``), or marked failed at once when their args do not parse.
+``TRADERCTL_WORKER_JOB_MAX_ATTEMPTS``), or marked failed at once when their args do not parse.
 """
 
 from __future__ import annotations

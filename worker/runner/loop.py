@@ -66,8 +66,8 @@ class BatchWorker:
     def __init__(self, settings: Settings, database_url: str, options: WorkerOptions) -> None:
         if settings.stalled_seconds <= settings.heartbeat_seconds:
             raise WorkerOptionsError(
-                f"TRADER_STALLED_SECONDS ({settings.stalled_seconds}) must exceed "
-                f"TRADER_HEARTBEAT_SECONDS ({settings.heartbeat_seconds}), or live workers "
+                f"TRADERCTL_WORKER_STALLED_SECONDS ({settings.stalled_seconds}) must exceed "
+                f"TRADERCTL_WORKER_HEARTBEAT_SECONDS ({settings.heartbeat_seconds}), or live workers "
                 "would be taken for stalled; use at least 3x."
             )
         self.settings = settings

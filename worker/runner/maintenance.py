@@ -2,9 +2,9 @@
 
 procrastinate records worker heartbeats and can list the jobs of workers that stopped
 sending them, but it never reruns those jobs. :func:`recover_stalled` does: it deletes
-workers whose heartbeat is older than ``TRADER_STALLED_SECONDS`` and requeues every
+workers whose heartbeat is older than ``TRADERCTL_WORKER_STALLED_SECONDS`` and requeues every
 ``doing`` job left without a live worker (counting an attempt, so a job that kills its
-worker each time ends ``failed`` after ``TRADER_JOB_MAX_ATTEMPTS``). It is idempotent
+worker each time ends ``failed`` after ``TRADERCTL_WORKER_JOB_MAX_ATTEMPTS``). It is idempotent
 and safe to run from several workers at once (SKIP LOCKED).
 
 :func:`prune_history` deletes finished jobs, old runs and old signals after the
@@ -51,17 +51,20 @@ class PruneCounts:
     jobs: int = 0
     runs: int = 0
     signals: int = 0
+    #: Browser run reports (parity, docs/rollout.md), kept as long as runs.
+    reports: int = 0
 
     def __add__(self, other: PruneCounts) -> PruneCounts:
         return PruneCounts(
             jobs=self.jobs + other.jobs,
             runs=self.runs + other.runs,
             signals=self.signals + other.signals,
+            reports=self.reports + other.reports,
         )
 
     @property
     def total(self) -> int:
-        return self.jobs + self.runs + self.signals
+        return self.jobs + self.runs + self.signals + self.reports
 
 
 def _prune_params(settings: Settings) -> dict[str, Any]:
@@ -121,6 +124,10 @@ async def prune_history_async(connector: BaseAsyncConnector, settings: Settings)
             break
     if total.total:
         logger.info(
-            "retention pruned %s jobs, %s runs, %s signals", total.jobs, total.runs, total.signals
+            "retention pruned %s jobs, %s runs, %s signals, %s browser reports",
+            total.jobs,
+            total.runs,
+            total.signals,
+            total.reports,
         )
     return total

@@ -1,7 +1,7 @@
 """Stopping a worker process: signals, the grace period, and leaving without finalization.
 
 SIGTERM/SIGINT stop claiming; the in-flight batch finishes (filters are bounded by their
-CPU timeout) or, after ``TRADER_SHUTDOWN_GRACE_SECONDS``, the process gives its jobs back
+CPU timeout) or, after ``TRADERCTL_WORKER_SHUTDOWN_GRACE_SECONDS``, the process gives its jobs back
 and exits. A second signal gives them back at once. Pool children take their signals
 from the parent only (:meth:`Shutdown.install_child_signal_handlers`). The evaluating thread cannot be
 interrupted, so "at once" means: release through a fresh connection, then ``os._exit``.

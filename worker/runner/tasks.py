@@ -44,9 +44,14 @@ async def recover_stalled_jobs(context: JobContext, timestamp: int) -> int:
 
 
 async def prune_history(context: JobContext, timestamp: int) -> dict[str, int]:
-    """Delete finished jobs, runs and signals older than the retention ages (periodic)."""
+    """Delete finished jobs, runs, signals and browser reports past retention (periodic)."""
     counts = await prune_history_async(context.app.connector, _settings(context))  # type: ignore[arg-type]
-    return {"jobs": counts.jobs, "runs": counts.runs, "signals": counts.signals}
+    return {
+        "jobs": counts.jobs,
+        "runs": counts.runs,
+        "signals": counts.signals,
+        "reports": counts.reports,
+    }
 
 
 def seconds_cron(seconds: int) -> str:

@@ -95,14 +95,15 @@ select job_id, queue_name, outcome
 from backend.recover_stalled_jobs(%(stalled_seconds)s, %(max_attempts)s);
 
 -- name: prune_history
--- Retention: delete one batch of old finished jobs, runs and signals; returns counts.
-select jobs, runs, signals
+-- Retention: delete one batch of old finished jobs, runs, signals and browser run reports (which follow the runs' age); returns counts.
+select p.jobs, p.runs, p.signals,
+       backend.prune_browser_runs(make_interval(hours => %(runs_hours)s), %(batch)s) as reports
 from backend.prune_history(
     make_interval(hours => %(jobs_hours)s),
     make_interval(hours => %(runs_hours)s),
     make_interval(hours => %(signals_hours)s),
     %(batch)s
-);
+) as p;
 
 -- name: procrastinate_search_path
 -- Run on every procrastinate pool connection: its Python code uses unqualified names.
