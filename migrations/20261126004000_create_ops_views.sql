@@ -1,4 +1,4 @@
--- Observability views for operators: schema `ops` (issue 7).
+-- Observability views for operators: schema `ops`.
 --
 -- Why a separate schema: views run with their owner's rights and so bypass RLS. In
 -- `public` the Data API would expose every user's runs and the whole queue through them.

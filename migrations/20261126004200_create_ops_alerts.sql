@@ -27,7 +27,7 @@
 --   stalled_jobs       warning   jobs held by a worker silent for 60 s (ops.stalled_jobs)
 --
 -- The thresholds are literals here on purpose: they are the product's alerting contract
--- (DESIGN.md: alert when failures exceed 5%). Changing one is a new migration that
+-- (the product rule: alert when failures exceed 5%). Changing one is a new migration that
 -- replaces this view.
 
 create view ops.alerts as

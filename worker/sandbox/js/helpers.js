@@ -1,5 +1,5 @@
 /*
- * traderctl built-in `helpers`: the 35 functions of FILTER_API.md §3, written from that spec.
+ * traderctl built-in `helpers`: the 35 functions of the filter contract (docs/filter-contract.md).
  *
  * Why this file exists: users' browser filters were tuned against the browser's helper
  * library, so every function here follows the spec to the bit (formula forms, summation
