@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, step: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(step)
+
+
+# -- slow-filter fixtures of the crash and fault tests ---------------------------------------
+SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"]
+#: ~60 ms of CPU per symbol, then match: long enough to be killed mid-evaluation, and a
+#: batch of 4 (SLOW_ENV) takes about a second.
+SLOW_MATCH = "const t = Date.now(); while (Date.now() - t < 60) {} return true;"
+SLOW_ENV = {"TRADERCTL_FILTER_TIMEOUT_MS": "5000", "TRADERCTL_WORKER_BATCH_SIZE": "4"}
+
+
+def base_slot() -> datetime:
+    """An hour ago, on a minute: slots whose market data never needs waiting for."""
+    return minute(datetime.now(UTC)) - timedelta(hours=1)
 
 
 # -- jobs ---------------------------------------------------------------------------------

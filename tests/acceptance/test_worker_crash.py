@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,12 @@ import pytest
 
 from tests.factories import make_trader, make_user, publish_market
 from tests.worker_support import (
+    SLOW_ENV,
+    SLOW_MATCH,
+    SYMBOLS,
+    base_slot,
     enqueue,
     job_statuses,
-    minute,
     signals_of,
     trader_jobs_done,
     wait_until,
@@ -30,15 +33,6 @@ from traderctl.worker import queries
 from traderctl.worker.queue.contract import trader_queue
 
 pytestmark = pytest.mark.slow
-
-SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"]
-#: ~60 ms of CPU per symbol, then match: long enough to be killed mid-evaluation.
-SLOW_MATCH = "const t = Date.now(); while (Date.now() - t < 60) {} return true;"
-SLOW_ENV = {"TRADERCTL_FILTER_TIMEOUT_MS": "5000", "TRADERCTL_WORKER_BATCH_SIZE": "4"}
-
-
-def base_slot() -> datetime:
-    return minute(datetime.now(UTC)) - timedelta(hours=1)
 
 
 def assert_exactly_once(conn: psycopg.Connection[Any], traders: list[Any], slots: int) -> None:

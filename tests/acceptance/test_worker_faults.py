@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,13 @@ import pytest
 
 from tests.factories import make_trader, make_user, publish_market
 from tests.worker_support import (
+    SLOW_ENV,
+    SLOW_MATCH,
+    SYMBOLS,
+    base_slot,
     enqueue,
     enqueue_raw,
     job_rows,
-    minute,
     process_gone,
     slot_text,
     trader_jobs_done,
@@ -40,15 +43,6 @@ from tests.worker_support import (
 )
 
 pytestmark = pytest.mark.slow
-
-SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"]
-#: ~60 ms of CPU per symbol, then match: a batch of 4 takes about a second.
-SLOW_MATCH = "const t = Date.now(); while (Date.now() - t < 60) {} return true;"
-SLOW_ENV = {"TRADERCTL_FILTER_TIMEOUT_MS": "5000", "TRADERCTL_WORKER_BATCH_SIZE": "4"}
-
-
-def base_slot() -> datetime:
-    return minute(datetime.now(UTC)) - timedelta(hours=1)
 
 
 def runs_per_slot(conn: psycopg.Connection[Any], traders: list[uuid.UUID]) -> dict[Any, int]:

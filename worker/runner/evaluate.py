@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from traderctl.worker.runner.snapshot_cache import SnapshotCache, SnapshotSink
 from traderctl.worker.runner.spec import TraderSpec
+from traderctl.worker.sandbox.types import TraderRequest
 
 __all__ = ["FilterRuntimeLike", "Outcome", "error_fields", "run_all"]
 
@@ -69,8 +70,6 @@ def run_all(
     """
     run_traders = getattr(runtime, "run_traders", None)
     if run_traders is not None and len(specs) > 1:
-        from traderctl.worker.sandbox.runtime import TraderRequest
-
         requests = [
             TraderRequest(
                 trader_id=spec.job.trader_id,
