@@ -222,7 +222,9 @@ def test_sigterm_finishes_in_flight_work(
     slow = "const t = Date.now(); while (Date.now() - t < 100) {} return true;"
     traders = [make_trader(conn, user_id=user, code=slow, name=f"slow{i}") for i in range(3)]
     with worker_procs(db_url, tmp_path) as procs:
-        w = procs.start(env={"TRADERCTL_FILTER_TIMEOUT_MS": "5000", "TRADERCTL_WORKER_BATCH_SIZE": "2"})
+        w = procs.start(
+            env={"TRADERCTL_FILTER_TIMEOUT_MS": "5000", "TRADERCTL_WORKER_BATCH_SIZE": "2"}
+        )
         jobs = [enqueue(conn, t, slot) for t in traders]
         wait_until(lambda: "doing" in job_statuses(conn).values(), timeout=10, step=0.02)
         assert procs.stop(w) == 0
