@@ -134,7 +134,7 @@ def test_bring_your_own_helpers_bundle(tmp_path: Path):
         + "\nhelpers = Object.assign({}, helpers, { getLatestRSI: function () { return 42; } });\n",
         encoding="utf-8",
     )
-    settings = load_settings({"TRADER_HELPERS_JS": str(bundle)})
+    settings = load_settings({"TRADERCTL_FILTER_HELPERS_JS": str(bundle)})
     assert settings.helpers_js == bundle
     with FilterRuntime(settings) as rt:
         load(rt)

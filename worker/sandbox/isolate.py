@@ -257,23 +257,34 @@ class Isolate:
         mr = self._mr
 
         async def watched(code: str, started: float, rss_start: int | None) -> object:
+            # One timer per poll interval instead of asyncio.wait() per poll: most calls end
+            # before the first poll, and asyncio.wait's futures and callbacks cost ~70 us.
             loop = asyncio.get_running_loop()
-            task = asyncio.ensure_future(ctx.eval_cancelable(code))
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=poll)
-                if done:
-                    return task.result()
-                kind = None
+            task = loop.create_task(ctx.eval_cancelable(code))
+            stop: list[str] = []
+
+            def check() -> None:
+                if task.done():
+                    return
                 rss = _resident_bytes() if rss_start is not None else None
                 if rss is not None and rss_start is not None and rss - rss_start > memory_cap:
-                    kind = "out_of_memory"
+                    stop.append("out_of_memory")
                 elif loop.time() - started > budget_s:
-                    kind = "timeout"
-                if kind is not None:
+                    stop.append("timeout")
+                if stop:
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                    raise _Stopped(kind)
+                else:
+                    timer[0] = loop.call_later(poll, check)
+
+            timer = [loop.call_later(poll, check)]
+            try:
+                return await task
+            except asyncio.CancelledError:
+                if stop:
+                    raise _Stopped(stop[0]) from None
+                raise
+            finally:
+                timer[0].cancel()
 
         async def recover(kind: str) -> _Stopped:
             """After a stop: run the trader's leftover jobs and clean-up under a deadline."""

@@ -48,6 +48,7 @@
   var ArrayPrototypePush = uncurry(Array.prototype.push);
   var ArrayPrototypeIndexOf = uncurry(Array.prototype.indexOf);
   var ArrayPrototypeSort = uncurry(Array.prototype.sort);
+  var ArrayPrototypeSlice = uncurry(Array.prototype.slice);
   var StringPrototypeSlice = uncurry(String.prototype.slice);
   var StringPrototypeSubstring = uncurry(String.prototype.substring);
   var StringPrototypeCharCodeAt = uncurry(String.prototype.charCodeAt);
@@ -203,9 +204,15 @@
     return out;
   }
 
-  /** The trader's own copy of a master series; the memo knows which master it came from. */
-  function traderCopy(master) {
-    var copy = copyArray(master);
+  /**
+   * The trader's own copy of a master series; the memo knows which master it came from.
+   * `fast`: Array.prototype.constructor is as at startup and no filter code ran since that
+   * was checked, so `slice` (which looks it up for species) only consults the frozen Array;
+   * it is ~20x faster than a loop here (element stores take a slower path once the
+   * prototypes' properties are read-only).
+   */
+  function traderCopy(master, fast) {
+    var copy = fast ? ArrayPrototypeSlice(master) : copyArray(master);
     memo.alias(copy, master);
     return copy;
   }
@@ -361,6 +368,8 @@
       var timeframes = {};
       var masters = objectCreate(null);
       var skip = false;
+      // Filter code ran since the last symbol: check once, before this symbol's copies.
+      var fast = !privateCopies && hardener.arrayIntact();
       for (var t = 0; t < tfs.length; t++) {
         var tf = tfs[t];
         var byTf = series[tf];
@@ -371,7 +380,7 @@
         }
         masters[tf] = kl;
         defineProperty(timeframes, tf, {
-          value: privateCopies ? copyRows(kl) : traderCopy(kl),
+          value: privateCopies ? copyRows(kl) : traderCopy(kl, fast),
           writable: true,
           enumerable: true,
           configurable: true,
