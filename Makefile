@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint up down bench verify schema-dump clean
+.PHONY: help install test lint up down bench chaos verify schema-dump clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -33,8 +33,18 @@ up: $(STAMP) ## Run the whole product locally on embedded defaults
 down: $(STAMP) ## Stop the embedded Postgres
 	$(BIN)/traderctl db stop
 
-bench: $(STAMP) ## Run the benchmarks under bench/ (N=traders)
-	$(BIN)/python -m bench.run_all $(if $(N),--traders $(N),)
+BENCH_OUT ?= .traderctl/bench
+
+bench: $(STAMP) ## End-to-end bench, N=traders (JSON + PNG in .traderctl/bench)
+	$(BIN)/python -m bench.run_all $(if $(N),--traders $(N),) \
+		--json-out $(BENCH_OUT)/e2e-$(or $(N),10000).json
+
+bench-commit: $(STAMP) ## The commit function alone, fast and durable (N=traders)
+	$(BIN)/python -m bench.bench_commit $(if $(N),--traders $(N),) --repeat 3
+	$(BIN)/python -m bench.bench_commit $(if $(N),--traders $(N),) --repeat 3 --durable
+
+chaos: $(STAMP) ## Fault injection (kill -9, Postgres restart, SIGSTOP, poison jobs, exchange faults; N=traders)
+	$(BIN)/python -m bench.chaos $(if $(N),--traders $(N),)
 
 schema-dump: $(STAMP) ## Regenerate tests/schema.sql from migrations/
 	$(BIN)/python -m tests.schema_dump > tests/schema.sql

@@ -8,7 +8,7 @@ every repetition starts from the same rows with an empty queue and no runs:
   production refresh lands, TRADERCTL_MARKET_REFRESH_DELAY_MS after the boundary). Every
   interval's ``closed_through`` is then the measured minute, so the worker's "slot data
   present" check passes at once: runs use data of their own slot (data_age_ms = 0, checked) and
-  TRADER_DATA_WAIT_MS (default kept) is never waited on. Only the timeframes the filters
+  TRADERCTL_WORKER_DATA_WAIT_MS (default kept) is never waited on. Only the timeframes the filters
   need are fetched: 100 symbols × 250 klines each;
 * **owners over tiers**: users/10 free users × 3 traders (30 % of traders, 20 symbols per
   run), users/20 pro × 10 (50 %, 50 symbols), the remaining 20 % on elite users with about
@@ -18,7 +18,8 @@ every repetition starts from the same rows with an empty queue and no runs:
   intervals, so every queue has work at 00:00 UTC. Loaded in bulk with
   ``traderctl.skip_first_run`` (no immediate first-run jobs), like bench_scheduler;
 * **history**: one earlier run and an (empty) match-state row per trader, so tables and
-  planner statistics look like production's rather than empty (see :func:`_seed_history`);
+  planner statistics look like production's rather than empty (see :func:`seed_history`);
+* **rollout**: every trader in ``server`` mode, health fallback off (docs/rollout.md);
 * **scheduler watermark** at ``TICK_AT`` − 1 min, so the bench's tick is the next minute.
 """
 
@@ -27,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -42,7 +45,15 @@ from traderctl.worker.market.limits import WeightBudget
 from traderctl.worker.market.refresher import MarketDataOptions, MarketDataRefresher
 from traderctl.worker.migrate import migrate
 
-__all__ = ["TICK_AT", "TraderMix", "build_template", "needed_timeframes"]
+__all__ = [
+    "TICK_AT",
+    "TraderMix",
+    "build_template",
+    "load_traders",
+    "needed_timeframes",
+    "replace_commit_function",
+    "seed_history",
+]
 
 #: The measured minute: 00:00 UTC, when every interval from 1m to 1d is due.
 TICK_AT = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
@@ -50,6 +61,21 @@ TICK_AT = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
 DATA_AT_MS = int(TICK_AT.timestamp() * 1000) + 2_000
 UNIVERSE = 100
 KLINES = 250
+_COMMIT_FUNCTION = re.compile(
+    r"create or replace function backend\.commit_trader_runs\(.*?\n\$\$;\n", re.DOTALL
+)
+
+
+def replace_commit_function(conn: psycopg.Connection[Any], sql_file: Path) -> None:
+    """Load the ``create or replace function backend.commit_trader_runs`` of ``sql_file``.
+
+    Why: a before/after comparison of the commit runs the same bench with the previous
+    definition (e.g. a migration file as it was) loaded over the migrated one.
+    """
+    found = _COMMIT_FUNCTION.search(sql_file.read_text())
+    if found is None:
+        raise SystemExit(f"{sql_file}: no 'create or replace function backend.commit_trader_runs'")
+    conn.execute(found.group(0).encode())
 
 
 def needed_timeframes() -> tuple[str, ...]:
@@ -119,11 +145,16 @@ def _tier_users(traders: int) -> tuple[int, int, int, int]:
     return free_users, pro_users, elite_users, elite_traders
 
 
-def _load_traders(conn: psycopg.Connection[Any], traders: int) -> None:
+def load_traders(conn: psycopg.Connection[Any], traders: int) -> None:
     free_users, pro_users, elite_users, elite_traders = _tier_users(traders)
     filters = list(DEMO_FILTERS.values())
     with conn.transaction():
         conn.execute("set local traderctl.skip_first_run = 'on'")
+        # Every trader runs on the backend (a fresh install leaves them to the browser),
+        # and no health fallback: the bench's clocks are not the wall clock.
+        conn.execute(
+            "update backend.rollout_settings set default_mode = 'server', fallback_enabled = false"
+        )
         conn.execute(
             "create temp table bench_filters (i int, key text, code text, tfs jsonb) on commit drop"
         )
@@ -165,7 +196,7 @@ def _load_traders(conn: psycopg.Connection[Any], traders: int) -> None:
         raise SystemExit(f"loaded {row} enabled traders, expected {traders}")
 
 
-def _seed_history(conn: psycopg.Connection[Any]) -> None:
+def seed_history(conn: psycopg.Connection[Any]) -> None:
     """One previous run and match-state row per trader, at its interval's previous slot.
 
     Why: in production these tables are never empty (runs are kept 48 h). Left empty, the
@@ -241,8 +272,8 @@ def build_template(url: str, traders: int) -> TraderMix:
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
         _load_market_data(conn)
-        _load_traders(conn, traders)
-        _seed_history(conn)
+        load_traders(conn, traders)
+        seed_history(conn)
         conn.execute("vacuum analyze")
         conn.execute("checkpoint")
         return _mix(conn, traders)

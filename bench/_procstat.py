@@ -12,7 +12,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TreeSample", "cmdline", "descendants", "peak_rss_mb", "sample_tree"]
+__all__ = [
+    "TreeSample",
+    "cmdline",
+    "descendants",
+    "peak_rss_mb",
+    "process_cpu_seconds",
+    "sample_tree",
+]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PROC = Path("/proc")
@@ -54,7 +61,7 @@ def descendants(root: int) -> list[int]:
     return out
 
 
-def _cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pid: int) -> float:
     """utime + stime + cutime + cstime of one process, in seconds (0 when gone)."""
     fields = _stat_fields(pid)
     if fields is None:
@@ -82,7 +89,7 @@ class TreeSample:
 
 def sample_tree(root: int) -> TreeSample:
     """CPU of ``root`` and its descendants now."""
-    return TreeSample(cpu={pid: _cpu_seconds(pid) for pid in descendants(root)})
+    return TreeSample(cpu={pid: process_cpu_seconds(pid) for pid in descendants(root)})
 
 
 def peak_rss_mb(pid: int) -> float:

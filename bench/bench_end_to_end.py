@@ -22,8 +22,23 @@ run is committed. It reports:
   database) on the same filters and data, weighted like the bench's mix, and
   ``ratio_vs_node_per_core = (runs_per_s / workers) / node_runs_per_s_per_core``.
 
-Each trader has one earlier run with an empty match state (realistic table statistics,
-see bench/_e2e_fixture.py), so signals = matches: the upper bound of signal rows per run. ``python -m bench.run_all`` is the entry point (``make bench``).
+Each repetition measures up to four **variants** of the same tick, each on its own fresh
+copy of a template:
+
+* ``fast-first``: the cluster as the tests run it (fsync, synchronous_commit and
+  full_page_writes off), every stored match state empty, so every match is a signal: the
+  upper bound of signal rows (the figures before variants existed);
+* ``fast-steady``: the stored match states are what the previous tick matched (the
+  template is primed by one unmeasured tick; one trader in ten has lost a symbol since),
+  so signals are only real edges and most match states do not change: the usual minute;
+* ``durable-first``, ``durable-steady``: the same with fsync, synchronous_commit and
+  full_page_writes on (as on Supabase), after a checkpoint, so every commit waits for its
+  WAL flush and the first change of each page after the checkpoint writes a full-page image.
+
+Per variant it also records committed runs over time per tier (``timeline``, plotted by
+bench/run_all.py), the workers' per-batch phases per log window (``phases_over_time``),
+and WAL bytes per run by record kind (pg_waldump). ``python -m bench.run_all`` is the entry
+point (``make bench``).
 """
 
 from __future__ import annotations
@@ -40,21 +55,29 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from bench._e2e_fixture import TICK_AT, TraderMix, build_template
+from bench._e2e_fixture import TICK_AT, TraderMix, build_template, replace_commit_function
 from bench._node_reference import NodeBaseline, compare_matches, run_node_baseline
 from bench._procstat import cmdline, descendants, peak_rss_mb, sample_tree
+from bench._wal import wal_records_per_run
 from traderctl.worker.config import ENV_VARS
 from traderctl.worker.local.embedded_pg import EmbeddedCluster
 
-__all__ = ["REQUIRED_KEYS", "Measurements", "measure", "summarize"]
+__all__ = ["REQUIRED_KEYS", "VARIANTS", "Measurements", "Variant", "measure", "summarize"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "bench_e2e_template"
+#: The template with stored match states from a previous tick (steady variants).
+STEADY_TEMPLATE_DB = "bench_e2e_template_steady"
+#: One trader in this many loses a stored symbol before a steady tick: its real edges.
+STEADY_EDGE_EVERY = 10
+#: Bucket of the committed-runs timeline, seconds.
+TIMELINE_STEP_S = 0.25
 #: Tables whose growth is charged to the runs (pg_total_relation_size: heap + indexes + toast).
 TABLES = (
     "public.trader_runs",
@@ -65,7 +88,9 @@ TABLES = (
     "procrastinate.procrastinate_events",
 )
 _THROUGHPUT = re.compile(
-    r"throughput \S+: (?P<jobs>\d+) jobs in [\d.]+s .*?; (?P<batches>\d+) batches of [\d.]+; "
+    r"(?:(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ \S+ )?"
+    r"throughput \S+: (?P<jobs>\d+) jobs in (?P<window>[\d.]+)s .*?; "
+    r"(?P<batches>\d+) batches of [\d.]+; "
     r"per batch ms: claim (?P<claim>[\d.]+) load (?P<load>[\d.]+) eval (?P<eval>[\d.]+) "
     r"commit (?P<commit>[\d.]+)"
 )
@@ -86,6 +111,27 @@ REQUIRED_KEYS = (
 
 def _log(message: str) -> None:
     print(f"[bench e2e] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How a tick is measured: server durability, and stored match states or none."""
+
+    durable: bool
+    steady: bool
+
+    @property
+    def name(self) -> str:
+        return f"{'durable' if self.durable else 'fast'}-{'steady' if self.steady else 'first'}"
+
+
+#: Every variant, the historical one (fast, empty match states) first.
+VARIANTS = (
+    Variant(durable=False, steady=False),
+    Variant(durable=False, steady=True),
+    Variant(durable=True, steady=False),
+    Variant(durable=True, steady=True),
+)
 
 
 # -- the worker pool ---------------------------------------------------------------------
@@ -199,6 +245,32 @@ def _worker_split(log: str) -> dict[str, float]:
     return out
 
 
+def _phases_over_time(log: str, tick_at: datetime) -> list[dict[str, float]]:
+    """Per throughput line (one worker, one ~10 s window): when, jobs, ms per batch phase.
+
+    The worker logs a line every 10 s while busy and one at exit; its timestamp is the
+    window's end (local clock of this machine, as the tick's). The windows are what the
+    workers expose, so this is the finest per-phase series the bench has; the committed-
+    runs ``timeline`` is finer (per 0.25 s, from the database).
+    """
+    out = []
+    for m in _THROUGHPUT.finditer(log):
+        if m["at"] is None:
+            continue
+        end = datetime.strptime(m["at"], "%Y-%m-%d %H:%M:%S,%f").astimezone()
+        window = float(m["window"])
+        end_s = (end - tick_at).total_seconds()
+        out.append(
+            {
+                "from_s": round(end_s - window, 1),
+                "to_s": round(end_s, 1),
+                "jobs": int(m["jobs"]),
+                **{p: float(m[p]) for p in ("claim", "load", "eval", "commit")},
+            }
+        )
+    return sorted(out, key=lambda w: w["to_s"])
+
+
 # -- one repetition ----------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class Stack:
@@ -211,10 +283,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def _fresh_database(cluster: EmbeddedCluster, name: str) -> Iterator[str]:
+def _fresh_database(cluster: EmbeddedCluster, name: str, template: str) -> Iterator[str]:
     with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
         admin.execute(f"drop database if exists {name} with (force)")
-        admin.execute(f"create database {name} template {TEMPLATE_DB}")
+        admin.execute(f"create database {name} template {template}")
     try:
         yield cluster.url(name)
     finally:
@@ -222,12 +294,40 @@ def _fresh_database(cluster: EmbeddedCluster, name: str) -> Iterator[str]:
             admin.execute(f"drop database if exists {name} with (force)")
 
 
-def _run_once(stack: Stack, workers: int, rep: int, timeout_s: float) -> dict[str, Any]:
-    name = f"bench_e2e_w{workers}_r{rep}"
-    with _fresh_database(stack.cluster, name) as url:
+def _set_durability(cluster: EmbeddedCluster, durable: bool) -> None:
+    """Durable: fsync, synchronous_commit and full_page_writes on (a reload suffices)."""
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            value = "on" if durable else "off"
+            admin.execute(f"alter system set {setting} = {value}")
+        admin.execute("select pg_reload_conf()")
+        time.sleep(0.5)
+        shown = [
+            admin.execute(f"show {s}").fetchone()
+            for s in ("fsync", "synchronous_commit", "full_page_writes")
+        ]
+        want = ("on",) if durable else ("off",)
+        if any(v != want for v in shown):
+            raise SystemExit(f"durability settings not applied: {shown}")
+
+
+def _run_once(
+    stack: Stack,
+    workers: int,
+    rep: int,
+    timeout_s: float,
+    variant: Variant,
+    node: NodeBaseline | None,
+) -> dict[str, Any]:
+    """One tick of ``variant`` on a fresh copy; measures Node first unless given."""
+    name = f"bench_e2e_w{workers}_r{rep}_{variant.name.replace('-', '_')}"
+    _set_durability(stack.cluster, variant.durable)
+    template = STEADY_TEMPLATE_DB if variant.steady else TEMPLATE_DB
+    with _fresh_database(stack.cluster, name, template) as url:
         with psycopg.connect(url, autocommit=True) as conn:
-            # Node right before the tick, so both see the same load on this shared machine.
-            node = run_node_baseline(conn, stack.mix, stack.workdir)
+            if node is None:
+                # Node right before the tick, so both see the same load on this machine.
+                node = run_node_baseline(conn, stack.mix, stack.workdir)
             # Per-function time of the worker's SQL (read from pg_stat_user_functions).
             conn.execute(f"alter database {name} set track_functions = 'all'")
         pool = WorkerPool.start(url, workers, stack.workdir / f"{name}.log")
@@ -235,7 +335,10 @@ def _run_once(stack: Stack, workers: int, rep: int, timeout_s: float) -> dict[st
             with psycopg.connect(url, autocommit=True) as conn:
                 sample = _measure_tick(stack, conn, pool, timeout_s)
                 pool.stop()  # the workers log their final throughput lines on the way out
-                return _collect(stack, conn, pool, sample, node)
+                result = _collect(stack, conn, pool, sample, node)
+                result["variant"] = variant.name
+                result["_node"] = node  # reused by the repetition's other variants
+                return result
         finally:
             pool.stop()
 
@@ -244,6 +347,9 @@ def _measure_tick(
     stack: Stack, conn: psycopg.Connection[Any], pool: WorkerPool, timeout_s: float
 ) -> TickSample:
     traders = stack.mix.traders
+    # Every variant starts after a checkpoint: with full_page_writes on, the first change
+    # of each page after it carries a full-page image, as after any production checkpoint.
+    conn.execute("checkpoint")
     db_before = DbSample.take(conn)
     pg_before = sample_tree(stack.postmaster)
     workers_before = sample_tree(pool.proc.pid)
@@ -298,6 +404,28 @@ class TickSample:
     pg_cpu: float
     rss: list[float]
     db: tuple[DbSample, DbSample]
+
+
+def _timeline(conn: psycopg.Connection[Any], t0: Any) -> dict[str, list[list[float]]]:
+    """Cumulative committed runs per tier (and ``all``) per 0.25 s since the tick."""
+    rows = conn.execute(
+        "select coalesce(ut.tier, 'free'),"
+        " ceil(extract(epoch from r.finished_at - %(t0)s) / %(step)s) * %(step)s, count(*)"
+        " from public.trader_runs r left join public.user_tiers ut on ut.user_id = r.user_id"
+        " where r.slot = %(slot)s group by 1, 2 order by 2",
+        {"t0": t0, "slot": TICK_AT, "step": TIMELINE_STEP_S},
+    ).fetchall()
+    out: dict[str, list[list[float]]] = {}
+    totals: dict[str, int] = {}
+    for tier, at, count in rows:
+        for key in (tier, "all"):
+            totals[key] = totals.get(key, 0) + int(count)
+            series = out.setdefault(key, [[0.0, 0]])
+            if series[-1][0] == float(at):
+                series[-1][1] = totals[key]
+            else:
+                series.append([float(at), totals[key]])
+    return out
 
 
 def _function_ms(conn: psycopg.Connection[Any]) -> dict[str, float]:
@@ -373,7 +501,9 @@ def _collect(
 
     before, after = sample.db
     wall_s = float(wall)
-    split = _worker_split(pool.log_text())
+    log = pool.log_text()
+    split = _worker_split(log)
+    timeline = _timeline(conn, t0)
     busy = sum(split[p] for p in ("claim", "load", "eval", "commit")) or 1.0
     v8_s = float(v8_ms) / 1000
     total_cpu = worker_cpu + pg_cpu
@@ -438,6 +568,11 @@ def _collect(
         "bytes_per_run": bytes_per_run,
         "table_bytes_per_run": sum(bytes_per_run.values()),
         "wal_bytes_per_run": round(wal_bytes / runs),
+        "wal_top_records_per_run": wal_records_per_run(
+            stack.cluster.pgdata, before.wal_lsn, after.wal_lsn, runs
+        ),
+        "timeline": timeline,
+        "phases_over_time": _phases_over_time(log, t0),
         "node_disagreements": disagreements,
         "node_version": node_baseline.node_version,
         "node_ms_per_trader": {
@@ -449,11 +584,52 @@ def _collect(
 # -- the whole bench ---------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class Measurements:
-    """Every repetition's figures by worker count, with the mix and the Node baseline."""
+    """Every repetition's figures by worker count (``fast-first``) and, for the main worker
+    count, by variant, with the mix."""
 
     mix: TraderMix
     template_s: float
     by_workers: dict[int, list[dict[str, Any]]]
+    by_variant: dict[str, list[dict[str, Any]]]
+
+
+def _prime_steady_template(stack: Stack, workers: int, timeout_s: float) -> None:
+    """Build STEADY_TEMPLATE_DB: TEMPLATE_DB with the match states one real tick leaves.
+
+    One unmeasured tick runs on a scratch copy; its stored matches are copied into the
+    steady template at each trader's previous slot. One trader in STEADY_EDGE_EVERY then
+    loses its last stored symbol, so the measured tick has some real edges (one signal
+    each) while every other trader matches exactly what it matched before.
+    """
+    cluster = stack.cluster
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+        admin.execute(f"drop database if exists {STEADY_TEMPLATE_DB} with (force)")
+        admin.execute(f"create database {STEADY_TEMPLATE_DB} template {TEMPLATE_DB}")
+    with _fresh_database(cluster, "bench_e2e_prime", TEMPLATE_DB) as url:
+        pool = WorkerPool.start(url, workers, stack.workdir / "bench_e2e_prime.log")
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                _measure_tick(stack, conn, pool, timeout_s)
+                states = conn.execute(
+                    "select trader_id, symbols from public.trader_matches order by trader_id"
+                ).fetchall()
+        finally:
+            pool.stop()
+    with psycopg.connect(cluster.url(STEADY_TEMPLATE_DB), autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute("create temp table primed (trader_id uuid, symbols text[])")
+            with conn.cursor().copy("copy primed from stdin") as copy:
+                for i, (trader_id, symbols) in enumerate(states):
+                    if i % STEADY_EDGE_EVERY == 0 and symbols:
+                        symbols = symbols[:-1]
+                    copy.write_row((trader_id, symbols))
+            conn.execute(
+                "update public.trader_matches m set symbols = p.symbols"
+                " from primed p where p.trader_id = m.trader_id"
+            )
+        conn.execute("vacuum analyze")
+        conn.execute("checkpoint")
+    _log(f"steady template: {len(states)} match states from one unmeasured tick")
 
 
 def measure(
@@ -461,15 +637,21 @@ def measure(
     worker_counts: Sequence[int],
     repeat: int,
     *,
+    variants: Sequence[Variant] = VARIANTS[:1],
     timeout_s: float | None = None,
     log_dir: Path | None = None,
+    commit_function: Path | None = None,
 ) -> Measurements:
     """Build the stack once, then ``repeat`` repetitions per worker count.
 
+    The last worker count is the main one: each of its repetitions runs every variant
+    (Node measured once per repetition, before the first); the others run ``fast-first``.
     ``log_dir``: copy the worker logs (one file per repetition) there before cleaning up.
+    ``commit_function``: a file whose backend.commit_trader_runs replaces the migrated one.
     """
     timeout = timeout_s or max(600.0, traders / 20)
     results: dict[int, list[dict[str, Any]]] = {}
+    by_variant: dict[str, list[dict[str, Any]]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     tmp.chmod(0o755)  # as root the server runs as `postgres`, which must enter it
     cluster = EmbeddedCluster(tmp / "cluster", db_name="bench_e2e_cron", fast=True)
@@ -481,20 +663,37 @@ def measure(
             admin.execute(f"create database {TEMPLATE_DB}")
         started = time.perf_counter()
         mix = build_template(cluster.url(TEMPLATE_DB), traders)
+        if commit_function is not None:
+            with psycopg.connect(cluster.url(TEMPLATE_DB), autocommit=True) as conn:
+                replace_commit_function(conn, commit_function)
         template_s = time.perf_counter() - started
         _log(f"template: {traders} traders + snapshot in {template_s:.1f}s")
         stack = Stack(cluster=cluster, postmaster=postmaster, mix=mix, workdir=tmp)
+        main_workers = worker_counts[-1]
+        if any(v.steady for v in variants):
+            _set_durability(cluster, False)
+            _prime_steady_template(stack, main_workers, timeout)
         for workers in worker_counts:
             for rep in range(repeat):
-                result = _run_once(stack, workers, rep, timeout)
-                results.setdefault(workers, []).append(result)
-                _log(
-                    f"W={workers} rep {rep + 1}/{repeat}: wall {result['wall_s']}s, "
-                    f"{result['runs_per_s']} runs/s, cpu {result['cpu_ms_per_run']} ms/run "
-                    f"(+pg {result['pg_cpu_ms_per_run']}), lag p50 {result['p50_lag_s']}s "
-                    f"p99 {result['p99_lag_s']}s, node {result['node_runs_per_s_per_core']} "
-                    f"runs/s/core, ratio/core {result['ratio_vs_node_per_core']}"
-                )
+                node: NodeBaseline | None = None
+                for variant in variants if workers == main_workers else VARIANTS[:1]:
+                    result = _run_once(stack, workers, rep, timeout, variant, node)
+                    node = result.pop("_node")
+                    if variant == VARIANTS[0]:
+                        results.setdefault(workers, []).append(result)
+                    if workers == main_workers:
+                        by_variant.setdefault(variant.name, []).append(result)
+                    _log(
+                        f"W={workers} rep {rep + 1}/{repeat} {variant.name}: "
+                        f"wall {result['wall_s']}s, {result['runs_per_s']} runs/s, "
+                        f"cpu {result['cpu_ms_per_run']} ms/run "
+                        f"(+pg {result['pg_cpu_ms_per_run']}), "
+                        f"wal {result['wal_bytes_per_run']} B/run, "
+                        f"signals {result['signals_per_run']}/run, lag p50 "
+                        f"{result['p50_lag_s']}s p99 {result['p99_lag_s']}s, node "
+                        f"{result['node_runs_per_s_per_core']} runs/s/core, ratio/core "
+                        f"{result['ratio_vs_node_per_core']}"
+                    )
     finally:
         cluster.stop()
         if log_dir is not None:
@@ -502,7 +701,7 @@ def measure(
             for log in tmp.glob("*.log"):
                 shutil.copy(log, log_dir / log.name)
         shutil.rmtree(tmp, ignore_errors=True)
-    return Measurements(mix=mix, template_s=template_s, by_workers=results)
+    return Measurements(mix=mix, template_s=template_s, by_workers=results, by_variant=by_variant)
 
 
 def _median(values: list[Any]) -> Any:
@@ -519,13 +718,16 @@ def summarize(traders: int, workers: int, reps: list[dict[str, Any]]) -> dict[st
     """Medians of every field over the repetitions, plus min/max of the headline ones."""
     keys = reps[0].keys()
     out: dict[str, Any] = {"traders": traders, "workers": workers, "repeat": len(reps)}
+    # Series are not averaged: they come from the repetition with the median wall time.
+    middle = sorted(reps, key=lambda r: r["wall_s"])[len(reps) // 2]
     for key in keys:
-        out[key] = _median([r[key] for r in reps])
+        series = key in ("timeline", "phases_over_time")
+        out[key] = middle[key] if series else _median([r[key] for r in reps])
     out["range"] = {
         k: [min(r[k] for r in reps), max(r[k] for r in reps)]
-        for k in ("wall_s", "runs_per_s", "cpu_ms_per_run", "pg_cpu_ms_per_run", "p50_lag_s",
-                  "p99_lag_s", "node_runs_per_s_per_core", "ratio_vs_node_per_core",
-                  "rss_mb_per_worker")
+        for k in ("wall_s", "runs_per_s", "cpu_ms_per_run", "pg_cpu_ms_per_run",
+                  "total_cpu_ms_per_run", "wal_bytes_per_run", "p50_lag_s", "p99_lag_s",
+                  "node_runs_per_s_per_core", "ratio_vs_node_per_core", "rss_mb_per_worker")
     }  # fmt: skip
     out["node_disagreements"] = sorted({d for r in reps for d in r["node_disagreements"]})
     return out

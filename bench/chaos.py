@@ -39,7 +39,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from bench._bench_users import create_bench_users
 from traderctl.worker.local.embedded_pg import EmbeddedCluster
@@ -89,9 +89,7 @@ class Outcome:
 
 
 def _with_db(url: str, name: str) -> str:
-    params = conninfo_to_dict(url)
-    params["dbname"] = name
-    return make_conninfo(**params)
+    return make_conninfo(url, dbname=name)
 
 
 async def _refresh(conn: psycopg.Connection[Any], sim: ExchangeSimulator) -> str:

@@ -301,18 +301,19 @@ CREATE FUNCTION backend.claim_trader_jobs(p_queue_names character varying[], p_w
             where jobs.status = 'todo'
               and (p_queue_names is null or jobs.queue_name = any(p_queue_names))
               and (jobs.scheduled_at is null or jobs.scheduled_at <= now())
-              and not exists (
+              -- See the header: a per-row subplan, one lookup in
+              -- procrastinate_jobs_lock_lookup_idx per candidate reached.
+              and (jobs.lock is null or not exists (
                   select 1
                   from procrastinate.procrastinate_jobs as other_jobs
-                  where jobs.lock is not null
-                    and other_jobs.lock = jobs.lock
-                    and other_jobs.status in ('todo', 'doing')
+                  where other_jobs.lock = jobs.lock
+                    and other_jobs.status::text in ('todo', 'doing')
                     and (
                         other_jobs.status = 'doing'
                         or other_jobs.priority > jobs.priority
                         or (other_jobs.priority = jobs.priority and other_jobs.id < jobs.id)
                     )
-              )
+              ))
             order by jobs.priority desc, jobs.id asc
             limit p_limit
             for update of jobs skip locked
@@ -328,7 +329,64 @@ $$;
 -- Name: FUNCTION claim_trader_jobs(p_queue_names character varying[], p_worker_id bigint, p_limit integer); Type: COMMENT; Schema: backend; Owner: -
 --
 
-COMMENT ON FUNCTION backend.claim_trader_jobs(p_queue_names character varying[], p_worker_id bigint, p_limit integer) IS 'Claim up to p_limit todo jobs of the given queues (NULL = all) for worker p_worker_id, in procrastinate''s order and lock rules. Returns the claimed rows (status doing).';
+COMMENT ON FUNCTION backend.claim_trader_jobs(p_queue_names character varying[], p_worker_id bigint, p_limit integer) IS 'Claim up to p_limit todo jobs of the given queues (NULL = all) for worker p_worker_id, in procrastinate''s order and lock rules (one index probe per candidate). Returns the claimed rows (status doing).';
+
+
+--
+-- Name: commit_held_trader_runs(jsonb, text, integer, bigint, bigint[], boolean); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.commit_held_trader_runs(p_runs jsonb, p_worker text, p_disable_after integer, p_worker_id bigint, p_finish_job_ids bigint[], p_delete_jobs boolean DEFAULT false) RETURNS TABLE(job_id bigint, trader_id uuid, run_id bigint, outcome text, signals integer)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+    v_held bigint[];
+begin
+    if p_worker_id is null then
+        return query
+        select * from backend.commit_trader_runs(
+            p_runs, p_worker, p_disable_after, null, p_finish_job_ids, p_delete_jobs);
+        return;
+    end if;
+
+    select coalesce(array_agg(h.id order by h.id), '{}') into v_held
+    from (
+        select j.id
+        from procrastinate.procrastinate_jobs j
+        where j.id = any(
+                p_finish_job_ids
+                || array(select (e ->> 'job_id')::bigint from jsonb_array_elements(p_runs) e))
+          and j.status = 'doing'
+          and j.worker_id = p_worker_id
+        order by j.id
+        for update of j
+    ) h;
+
+    return query
+    select e.job_id, e.trader_id, null::bigint, 'not_held'::text, 0
+    from jsonb_to_recordset(p_runs) as e(job_id bigint, trader_id uuid)
+    where not (e.job_id = any(v_held));
+
+    return query
+    select * from backend.commit_trader_runs(
+        coalesce(
+            (select jsonb_agg(e) from jsonb_array_elements(p_runs) e
+             where (e ->> 'job_id')::bigint = any(v_held)),
+            '[]'::jsonb),
+        p_worker, p_disable_after, p_worker_id,
+        array(select f from unnest(p_finish_job_ids) f where f = any(v_held)),
+        p_delete_jobs);
+end
+$$;
+
+
+--
+-- Name: FUNCTION commit_held_trader_runs(p_runs jsonb, p_worker text, p_disable_after integer, p_worker_id bigint, p_finish_job_ids bigint[], p_delete_jobs boolean); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.commit_held_trader_runs(p_runs jsonb, p_worker text, p_disable_after integer, p_worker_id bigint, p_finish_job_ids bigint[], p_delete_jobs boolean) IS 'backend.commit_trader_runs limited to the jobs p_worker_id still holds (locked first, in id order); runs of jobs it no longer holds come back as not_held, unwritten.';
 
 
 --
@@ -341,142 +399,204 @@ CREATE FUNCTION backend.commit_trader_runs(p_runs jsonb, p_worker text, p_disabl
     AS $$
 #variable_conflict use_column
 declare
-    r record;
-    v_user uuid;
-    v_run_id bigint;
-    v_prev text[];
-    v_prev_slot timestamptz;
-    v_signals integer;
-    v_matches integer;
-    v_errors integer;
-    v_shadow boolean;
+    v_rounds integer;
+    v_jobs bigint[];
+    v_traders uuid[];
+    v_runs bigint[];
+    v_outcomes text[];
+    v_signals integer[];
+    v_disable uuid[];
+    v_streaks integer[];
+    v_types text[];
+    v_messages text[];
 begin
-    for r in
-        select *
-        from jsonb_to_recordset(p_runs) as x(
-            job_id bigint, trader_id uuid, slot timestamptz, "interval" text, status text,
-            error_type text, error_message text, started_at timestamptz,
-            duration_ms double precision, symbols_evaluated integer, symbol_errors integer,
-            matches jsonb, prices jsonb, data_as_of timestamptz, data_age_ms double precision
-        )
-        order by x.trader_id, x.slot
-    loop
-        select t.user_id, coalesce(m.mode = 'shadow', false) into v_user, v_shadow
-        from public.traders t
-        left join public.trader_modes m on m.trader_id = t.id
-        where t.id = r.trader_id
-        for update of t;
-        if not found then
-            job_id := r.job_id; trader_id := r.trader_id; run_id := null;
-            outcome := 'trader_deleted'; signals := 0;
-            return next;
-            continue;
-        end if;
+    -- 1. Lock the batch's traders in id order; count the rounds (most slots of a trader).
+    select coalesce(max(n.slots), 0) into v_rounds
+    from (
+        select count(*) as slots from jsonb_array_elements(p_runs) e group by e ->> 'trader_id'
+    ) n;
+    perform 1
+    from public.traders t
+    where t.id = any (array(
+        select (e ->> 'trader_id')::uuid from jsonb_array_elements(p_runs) e))
+    order by t.id
+    for update of t;
 
-        v_matches := coalesce(jsonb_array_length(r.matches), 0);
-        insert into public.trader_runs as tr (
-            trader_id, user_id, slot, "interval", status, error_type, error_message,
-            started_at, duration_ms, symbols_evaluated, symbol_errors, matches, signals,
-            data_as_of, data_age_ms, worker, shadow, matched_symbols
-        ) values (
-            r.trader_id, v_user, r.slot, r."interval", r.status, r.error_type,
-            r.error_message, r.started_at, r.duration_ms, coalesce(r.symbols_evaluated, 0),
-            coalesce(r.symbol_errors, 0), case when r.status = 'ok' then v_matches else 0 end,
-            0, r.data_as_of, r.data_age_ms, p_worker, v_shadow,
-            case when v_shadow and r.status = 'ok'
-                 then array(select jsonb_array_elements_text(r.matches)) end
-        )
-        on conflict on constraint trader_runs_trader_slot_key do nothing
-        returning tr.id into v_run_id;
-
-        if v_run_id is null then
-            job_id := r.job_id; trader_id := r.trader_id; run_id := null;
-            outcome := 'duplicate'; signals := 0;
-            return next;
-            continue;
-        end if;
-
-        v_signals := 0;
-        if r.status = 'ok' then
-            select m.symbols, m.slot into v_prev, v_prev_slot
-            from public.trader_matches m where m.trader_id = r.trader_id for update;
-            if v_prev_slot is null or v_prev_slot < r.slot then
-                insert into public.signals as s (
-                    trader_id, user_id, run_id, slot, symbol, "interval", price,
-                    change_percent, quote_volume, data_as_of, shadow
+    for v_round in 1 .. v_rounds loop
+        -- 2. The round's runs, their signals, the match states that changed, the counters.
+        with batch as (
+            select x.*
+            from (
+                select r.*,
+                       row_number() over (partition by r.trader_id order by r.slot, r.job_id)
+                           as round
+                from jsonb_to_recordset(p_runs) as r(
+                    job_id bigint, trader_id uuid, slot timestamptz, "interval" text,
+                    status text, error_type text, error_message text,
+                    started_at timestamptz, duration_ms double precision,
+                    symbols_evaluated integer, symbol_errors integer, matches jsonb,
+                    prices jsonb, data_as_of timestamptz, data_age_ms double precision
                 )
-                select r.trader_id, v_user, v_run_id, r.slot, m.symbol, r."interval",
-                       (r.prices -> m.symbol ->> 0)::numeric,
-                       (r.prices -> m.symbol ->> 1)::numeric,
-                       (r.prices -> m.symbol ->> 2)::numeric,
-                       r.data_as_of, v_shadow
-                from jsonb_array_elements_text(r.matches) with ordinality as m(symbol, ord)
-                where not (m.symbol = any(coalesce(v_prev, '{}'::text[])))
-                order by m.ord
-                on conflict on constraint signals_trader_slot_symbol_key do nothing;
-                get diagnostics v_signals = row_count;
-
-                insert into public.trader_matches as tm (trader_id, user_id, symbols, slot, shadow)
-                values (
-                    r.trader_id, v_user,
-                    array(select jsonb_array_elements_text(r.matches)), r.slot, v_shadow
-                )
-                on conflict (trader_id) do update
-                    set symbols = excluded.symbols, slot = excluded.slot,
-                        shadow = excluded.shadow, updated_at = now();
-
-                update public.trader_runs tr set signals = v_signals where tr.id = v_run_id;
-            end if;
-            -- else: a later slot already ran (its job was retried out of order); this run
-            -- is recorded but neither signals nor rewinds the edge-trigger state.
-
-            -- A shadow run leaves the user's trader row alone (the browser is what the
-            -- user relies on): only last_slot, the scheduler's bookkeeping, moves.
+            ) x
+            where x.round = v_round
+        ),
+        run as materialized (
+            select b.*,
+                   t.user_id,
+                   t.id is not null as trader_exists,
+                   coalesce(md.mode = 'shadow', false) as shadow,
+                   case when b.status = 'ok'
+                        then coalesce(array(select jsonb_array_elements_text(b.matches)), '{}')
+                        else '{}' end as symbols,
+                   m.trader_id is not null as has_state,
+                   m.symbols as prev_symbols,
+                   m.shadow as prev_shadow,
+                   -- Edge-triggered unless a later slot already ran successfully: the
+                   -- state's slot, or a later run that left the set (and so the state's
+                   -- slot) unchanged.
+                   b.status = 'ok'
+                   and (m.slot is null or m.slot < b.slot)
+                   and not exists (
+                       select 1 from public.trader_runs later
+                       where later.trader_id = b.trader_id and later.slot > b.slot
+                         and later.status = 'ok'
+                   ) as edge
+            from batch b
+            left join public.traders t on t.id = b.trader_id
+            left join public.trader_modes md on md.trader_id = t.id
+            left join public.trader_matches m on m.trader_id = t.id
+        ),
+        counted as materialized (
+            select r.*,
+                   case when r.edge then (
+                       select count(distinct s.symbol)::integer
+                       from unnest(r.symbols) as s(symbol)
+                       where not (s.symbol = any(coalesce(r.prev_symbols, '{}'::text[])))
+                   ) else 0 end as new_signals
+            from run r
+            where r.trader_exists
+        ),
+        inserted as (
+            insert into public.trader_runs as tr (
+                trader_id, user_id, slot, "interval", status, error_type, error_message,
+                started_at, duration_ms, symbols_evaluated, symbol_errors, matches, signals,
+                data_as_of, data_age_ms, worker, shadow, matched_symbols
+            )
+            select c.trader_id, c.user_id, c.slot, c."interval", c.status, c.error_type,
+                   c.error_message, c.started_at, c.duration_ms,
+                   coalesce(c.symbols_evaluated, 0), coalesce(c.symbol_errors, 0),
+                   case when c.status = 'ok'
+                        then coalesce(jsonb_array_length(c.matches), 0) else 0 end,
+                   c.new_signals, c.data_as_of, c.data_age_ms, p_worker, c.shadow,
+                   case when c.shadow and c.status = 'ok' then c.symbols end
+            from counted c
+            order by c.trader_id
+            on conflict on constraint trader_runs_trader_slot_key do nothing
+            returning tr.id, tr.trader_id
+        ),
+        done as materialized (
+            select c.*, i.id as new_run_id
+            from counted c
+            join inserted i on i.trader_id = c.trader_id
+        ),
+        new_signals as (
+            insert into public.signals as s (
+                trader_id, user_id, run_id, slot, symbol, "interval", price,
+                change_percent, quote_volume, data_as_of, shadow
+            )
+            select d.trader_id, d.user_id, d.new_run_id, d.slot, m.symbol, d."interval",
+                   (d.prices -> m.symbol ->> 0)::numeric,
+                   (d.prices -> m.symbol ->> 1)::numeric,
+                   (d.prices -> m.symbol ->> 2)::numeric,
+                   d.data_as_of, d.shadow
+            from done d
+            cross join lateral (
+                -- Each symbol once, at its first position.
+                select u.symbol, min(u.ord) as ord
+                from unnest(d.symbols) with ordinality as u(symbol, ord)
+                group by u.symbol
+            ) m
+            where d.edge and not (m.symbol = any(coalesce(d.prev_symbols, '{}'::text[])))
+            order by d.trader_id, m.ord
+        ),
+        new_state as (
+            insert into public.trader_matches as tm (trader_id, user_id, symbols, slot, shadow)
+            select d.trader_id, d.user_id, d.symbols, d.slot, d.shadow
+            from done d
+            where d.edge
+              and (not d.has_state
+                   or not (d.prev_symbols @> d.symbols and d.prev_symbols <@ d.symbols)
+                   or d.prev_shadow is distinct from d.shadow)
+            order by d.trader_id
+            on conflict (trader_id) do update
+                set symbols = excluded.symbols, slot = excluded.slot,
+                    shadow = excluded.shadow, updated_at = now()
+        ),
+        counters as (
+            -- A shadow run moves only last_slot: the user's row shows the browser's runs.
             update public.traders t
-            set last_slot = greatest(t.last_slot, r.slot)
-            where t.id = r.trader_id and v_shadow;
-            update public.traders t
-            set run_count = t.run_count + 1,
-                signal_count = t.signal_count + v_signals,
-                consecutive_errors = 0,
-                last_slot = greatest(t.last_slot, r.slot),
-                last_run_at = now(),
-                last_run_status = 'ok'
-            where t.id = r.trader_id and not v_shadow;
-        elsif v_shadow then
-            -- Shadow errors are recorded on the (hidden) run only: they never show on
-            -- the trader or count towards disabling it.
-            update public.traders t
-            set last_slot = greatest(t.last_slot, r.slot)
-            where t.id = r.trader_id;
-        else
-            update public.traders t
-            set run_count = t.run_count + 1,
-                error_count = t.error_count + 1,
-                consecutive_errors = t.consecutive_errors + 1,
-                last_error = left(r.error_message, 2000),
-                last_error_type = r.error_type,
-                last_error_at = now(),
-                last_slot = greatest(t.last_slot, r.slot),
-                last_run_at = now(),
-                last_run_status = 'error'
-            where t.id = r.trader_id
-            returning t.consecutive_errors into v_errors;
+            set run_count = t.run_count + case when d.shadow then 0 else 1 end,
+                signal_count = t.signal_count + case when d.shadow then 0 else d.new_signals end,
+                error_count = t.error_count
+                    + case when d.shadow or d.status = 'ok' then 0 else 1 end,
+                consecutive_errors = case
+                    when d.shadow then t.consecutive_errors
+                    when d.status = 'ok' then 0
+                    else t.consecutive_errors + 1 end,
+                last_error = case
+                    when d.shadow or d.status = 'ok' then t.last_error
+                    else left(d.error_message, 2000) end,
+                last_error_type = case
+                    when d.shadow or d.status = 'ok' then t.last_error_type
+                    else d.error_type end,
+                last_error_at = case
+                    when d.shadow or d.status = 'ok' then t.last_error_at else now() end,
+                last_slot = greatest(t.last_slot, d.slot),
+                last_run_at = case when d.shadow then t.last_run_at else now() end,
+                last_run_status = case
+                    when d.shadow then t.last_run_status
+                    when d.status = 'ok' then 'ok' else 'error' end
+            from done d
+            where t.id = d.trader_id
+            returning t.id, t.consecutive_errors, d.error_type, d.error_message,
+                      not d.shadow and d.status <> 'ok'
+                      and t.consecutive_errors >= p_disable_after as disable
+        ),
+        disabling as (
+            select k.* from counters k where k.disable
+        )
+        select array_agg(r.job_id order by r.trader_id),
+               array_agg(r.trader_id order by r.trader_id),
+               array_agg(d.new_run_id order by r.trader_id),
+               array_agg(case when not r.trader_exists then 'trader_deleted'
+                              when d.new_run_id is null then 'duplicate'
+                              else 'committed' end order by r.trader_id),
+               array_agg(coalesce(d.new_signals, 0) order by r.trader_id),
+               (select array_agg(k.id order by k.id) from disabling k),
+               (select array_agg(k.consecutive_errors order by k.id) from disabling k),
+               (select array_agg(k.error_type order by k.id) from disabling k),
+               (select array_agg(k.error_message order by k.id) from disabling k)
+        into v_jobs, v_traders, v_runs, v_outcomes, v_signals,
+             v_disable, v_streaks, v_types, v_messages
+        from run r
+        left join done d on d.trader_id = r.trader_id;
 
-            if v_errors >= p_disable_after then
-                update public.traders t
-                set enabled = false,
-                    disabled_reason = format(
-                        'disabled after %s consecutive failed runs; last error (%s): %s. '
-                        'Fix the filter code and enable the trader again.',
-                        v_errors, r.error_type, left(r.error_message, 500))
-                where t.id = r.trader_id and t.enabled;
-            end if;
+        -- 3. Auto-disable after p_disable_after consecutive failed runs, with a reason the
+        -- user can read.
+        if v_disable is not null then
+            update public.traders t
+            set enabled = false,
+                disabled_reason = format(
+                    'disabled after %s consecutive failed runs; last error (%s): %s. '
+                    'Fix the filter code and enable the trader again.',
+                    x.streak, x.error_type, left(x.error_message, 500))
+            from unnest(v_disable, v_streaks, v_types, v_messages)
+                as x(id, streak, error_type, error_message)
+            where t.id = x.id and t.enabled;
         end if;
 
-        job_id := r.job_id; trader_id := r.trader_id; run_id := v_run_id;
-        outcome := 'committed'; signals := v_signals;
-        return next;
+        return query
+        select * from unnest(v_jobs, v_traders, v_runs, v_outcomes, v_signals);
     end loop;
 
     if p_worker_id is not null and coalesce(cardinality(p_finish_job_ids), 0) > 0 then
@@ -499,7 +619,7 @@ $$;
 -- Name: FUNCTION commit_trader_runs(p_runs jsonb, p_worker text, p_disable_after integer, p_worker_id bigint, p_finish_job_ids bigint[], p_delete_jobs boolean); Type: COMMENT; Schema: backend; Owner: -
 --
 
-COMMENT ON FUNCTION backend.commit_trader_runs(p_runs jsonb, p_worker text, p_disable_after integer, p_worker_id bigint, p_finish_job_ids bigint[], p_delete_jobs boolean) IS 'Write runs, edge-triggered signals, match state and trader counters for a batch of evaluated jobs, idempotently per (trader_id, slot), and finish the jobs still held by p_worker_id. One row per run: committed, duplicate or trader_deleted.';
+COMMENT ON FUNCTION backend.commit_trader_runs(p_runs jsonb, p_worker text, p_disable_after integer, p_worker_id bigint, p_finish_job_ids bigint[], p_delete_jobs boolean) IS 'Write runs, edge-triggered signals, match state and trader counters for a batch of evaluated jobs, idempotently per (trader_id, slot), set-based (one statement per table), and finish the jobs still held by p_worker_id. One row per run: committed, duplicate or trader_deleted.';
 
 
 --
@@ -818,9 +938,11 @@ COMMENT ON FUNCTION backend.prune_history(p_jobs_age interval, p_runs_age interv
 CREATE FUNCTION backend.recover_stalled_jobs(p_stalled_seconds double precision, p_max_attempts integer) RETURNS TABLE(job_id bigint, queue_name text, outcome text)
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET lock_timeout TO '200ms'
     AS $$
+declare
+    v_worker bigint;
 begin
-    perform procrastinate.procrastinate_prune_stalled_workers_v1(p_stalled_seconds);
     return query
     with orphan as (
         select j.id, j.queue_name
@@ -839,6 +961,22 @@ begin
     )
     select o.id, o.queue_name::text, backend.requeue_job(o.id, null, true, p_max_attempts)
     from orphan o;
+
+    for v_worker in
+        select w.id
+        from procrastinate.procrastinate_workers w
+        where w.last_heartbeat < now() - make_interval(secs => p_stalled_seconds)
+        order by w.id
+        for update of w skip locked
+    loop
+        begin
+            delete from procrastinate.procrastinate_workers w where w.id = v_worker;
+        exception when lock_not_available then
+            -- A session still locks one of its jobs (a frozen worker mid-commit): the
+            -- row goes in a later round, once that session ends.
+            null;
+        end;
+    end loop;
 end
 $$;
 
@@ -847,7 +985,7 @@ $$;
 -- Name: FUNCTION recover_stalled_jobs(p_stalled_seconds double precision, p_max_attempts integer); Type: COMMENT; Schema: backend; Owner: -
 --
 
-COMMENT ON FUNCTION backend.recover_stalled_jobs(p_stalled_seconds double precision, p_max_attempts integer) IS 'Delete workers without a heartbeat for p_stalled_seconds and requeue (or fail, after p_max_attempts) every doing job left without a live worker. Safe to call concurrently.';
+COMMENT ON FUNCTION backend.recover_stalled_jobs(p_stalled_seconds double precision, p_max_attempts integer) IS 'Requeue (or fail, after p_max_attempts) every doing job left without a live worker, skipping jobs another session locks, then delete workers without a heartbeat for p_stalled_seconds that can be deleted without waiting. Safe to call concurrently.';
 
 
 --
@@ -1272,19 +1410,66 @@ CREATE FUNCTION backend.schedule_problem(filter jsonb) RETURNS text
     SET search_path TO ''
     AS $$
     select case
+        when jsonb_typeof(filter) is distinct from 'object' then format(
+            'the filter must be a JSON object such as {"code": "return true;", '
+            '"refreshInterval": "5m"}, got %s; save the trader with an object filter '
+            '(the trader is not scheduled until fixed)',
+            case when jsonb_typeof(filter) = 'null' then 'null'
+                 else jsonb_typeof(filter) || ' ' || left(filter::text, 40) end)
+        when jsonb_typeof(filter -> 'code') not in ('string', 'null') then format(
+            'code must be a string of JavaScript, got %s %s; save the filter''s code as text '
+            '(the trader is not scheduled until fixed)',
+            jsonb_typeof(filter -> 'code'), left((filter -> 'code')::text, 40))
         when jsonb_typeof(filter -> 'refreshInterval') not in ('string', 'null') then format(
             'refreshInterval must be a string, got %s %s; use one of %s',
             jsonb_typeof(filter -> 'refreshInterval'), left((filter -> 'refreshInterval')::text, 40),
-            (select string_agg(name, ', ' order by minutes) from backend.schedule_intervals))
-        when exists (
+            known.names)
+        when not exists (
             select from backend.schedule_intervals i
             where i.name = coalesce(nullif(filter ->> 'refreshInterval', ''), '1m')
-        ) then null
-        else format(
+        ) then format(
             'unknown refreshInterval %s; use one of %s (the trader is not scheduled until fixed)',
-            quote_literal(left(filter ->> 'refreshInterval', 40)),
-            (select string_agg(name, ', ' order by minutes) from backend.schedule_intervals))
+            quote_literal(left(filter ->> 'refreshInterval', 40)), known.names)
+        when jsonb_typeof(filter -> 'requiredTimeframes') not in ('array', 'null') then format(
+            'requiredTimeframes must be an array of intervals such as ["5m", "1h"], got %s %s; '
+            'use intervals from %s, or leave it out to get the refreshInterval''s candles '
+            '(the trader is not scheduled until fixed)',
+            jsonb_typeof(filter -> 'requiredTimeframes'),
+            left((filter -> 'requiredTimeframes')::text, 40), known.names)
+        when filter -> 'requiredTimeframes' = '[]'::jsonb then format(
+            'requiredTimeframes is empty, so the filter would get no candles and match '
+            'nothing; list the intervals it reads, such as ["5m"], from %s, or leave it out '
+            'to get the refreshInterval''s candles (the trader is not scheduled until fixed)',
+            known.names)
+        when bad.element is not null then format(
+            'requiredTimeframes contains %s, which is not an interval; use only %s '
+            '(the trader is not scheduled until fixed)',
+            case jsonb_typeof(bad.element)
+                when 'string' then quote_literal(left(bad.element #>> '{}', 40))
+                when 'null' then 'null'
+                else jsonb_typeof(bad.element) || ' ' || left(bad.element::text, 40)
+            end,
+            known.names)
     end
+    from (
+        select string_agg(i.name, ', ' order by i.minutes) as names
+        from backend.schedule_intervals i
+    ) as known
+    left join lateral (
+        -- The first element that is not the name of a known interval.
+        select e.value as element
+        from jsonb_array_elements(
+            case when jsonb_typeof(filter) = 'object'
+                      and jsonb_typeof(filter -> 'requiredTimeframes') = 'array'
+                 then filter -> 'requiredTimeframes' else '[]'::jsonb end
+        ) with ordinality as e(value, n)
+        where jsonb_typeof(e.value) <> 'string'
+            or not exists (
+                select from backend.schedule_intervals i where i.name = e.value #>> '{}'
+            )
+        order by e.n
+        limit 1
+    ) as bad on true
 $$;
 
 
@@ -1292,7 +1477,7 @@ $$;
 -- Name: FUNCTION schedule_problem(filter jsonb); Type: COMMENT; Schema: backend; Owner: -
 --
 
-COMMENT ON FUNCTION backend.schedule_problem(filter jsonb) IS 'Why a trader with this filter cannot be scheduled (unknown refreshInterval), or NULL.';
+COMMENT ON FUNCTION backend.schedule_problem(filter jsonb) IS 'Why a trader with this filter cannot be scheduled (not an object, code not a string, unknown refreshInterval, bad requiredTimeframes), or NULL.';
 
 
 --
@@ -4060,6 +4245,13 @@ CREATE INDEX procrastinate_jobs_id_lock_idx_v1 ON procrastinate.procrastinate_jo
 --
 
 CREATE UNIQUE INDEX procrastinate_jobs_lock_idx_v1 ON procrastinate.procrastinate_jobs USING btree (lock) WHERE (status = 'doing'::procrastinate.procrastinate_job_status);
+
+
+--
+-- Name: procrastinate_jobs_lock_lookup_idx; Type: INDEX; Schema: procrastinate; Owner: -
+--
+
+CREATE INDEX procrastinate_jobs_lock_lookup_idx ON procrastinate.procrastinate_jobs USING btree (lock);
 
 
 --
