@@ -22,7 +22,7 @@ import psycopg
 
 from traderctl.worker.intervals import INTERVAL_MS
 
-__all__ = ["klines", "make_trader", "make_user", "publish_market", "ticker"]
+__all__ = ["klines", "make_trader", "make_user", "publish_market", "run_record", "ticker"]
 
 Conn = psycopg.Connection[Any]
 
@@ -84,6 +84,39 @@ def make_trader(
         ).fetchone()
     assert row is not None
     return uuid.UUID(str(row[0]))
+
+
+# -- evaluated runs, as the worker hands them to backend.commit_trader_runs ----------------
+def run_record(
+    trader: uuid.UUID,
+    slot: datetime,
+    job_id: int | None,
+    matches: Sequence[str],
+    status: str = "ok",
+    **extra: Any,
+) -> dict[str, Any]:
+    """One element of commit_trader_runs' ``p_runs``: a 1m run of ``trader`` for ``slot``.
+
+    ``status="error"`` makes it a filter error (type runtime); ``extra`` overrides fields.
+    """
+    record = {
+        "job_id": job_id,
+        "trader_id": str(trader),
+        "slot": slot.isoformat(),
+        "interval": "1m",
+        "status": status,
+        "error_type": None if status == "ok" else "runtime",
+        "error_message": None if status == "ok" else "ReferenceError: x is not defined",
+        "started_at": datetime.now(UTC).isoformat(),
+        "duration_ms": 1.5,
+        "symbols_evaluated": 3,
+        "symbol_errors": 0,
+        "matches": list(matches),
+        "prices": {m: [100.5, 2.25, 1e6] for m in matches},
+        "data_as_of": slot.isoformat(),
+        "data_age_ms": 0,
+    }
+    return record | extra
 
 
 # -- market data ---------------------------------------------------------------------------

@@ -16,34 +16,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.factories import make_trader, make_user
+from tests.factories import make_trader, make_user, run_record
 from tests.worker_support import signals_of
 from traderctl.worker.admin.rollout import set_user_mode
 
 Conn = psycopg.Connection[Any]
 SLOT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-def _record(
-    trader: uuid.UUID, slot: datetime, job_id: int, matches: list[str], status: str = "ok"
-) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "trader_id": str(trader),
-        "slot": slot.isoformat(),
-        "interval": "1m",
-        "status": status,
-        "error_type": None if status == "ok" else "runtime",
-        "error_message": None if status == "ok" else "TypeError: boom",
-        "started_at": slot.isoformat(),
-        "duration_ms": 1.0,
-        "symbols_evaluated": 3,
-        "symbol_errors": 0,
-        "matches": matches,
-        "prices": {m: [1.5, 0.5, 1e6] for m in matches},
-        "data_as_of": slot.isoformat(),
-        "data_age_ms": 0,
-    }
 
 
 def _commit(conn: Conn, records: list[dict[str, Any]], disable_after: int = 10) -> dict[int, Any]:
@@ -78,11 +56,11 @@ def test_several_slots_of_one_trader_in_a_batch_apply_oldest_first(
     out = _commit(
         conn,
         [
-            _record(a, s3, 3, ["X"]),
-            _record(b, s1, 10, ["Y"]),
-            _record(a, s1, 1, ["X", "Y"]),
-            _record(a, s2, 2, ["Y", "Z"]),
-            _record(a, s2, 4, ["Q"]),
+            run_record(a, s3, 3, ["X"]),
+            run_record(b, s1, 10, ["Y"]),
+            run_record(a, s1, 1, ["X", "Y"]),
+            run_record(a, s2, 2, ["Y", "Z"]),
+            run_record(a, s2, 4, ["Q"]),
         ],
     )
     assert out[1] == ("committed", 2)  # X, Y
@@ -104,19 +82,19 @@ def test_unchanged_match_set_is_not_rewritten_and_late_runs_still_do_not_signal(
 ) -> None:
     a = traders[0]
     s1, s2, s3 = SLOT, SLOT + timedelta(minutes=1), SLOT + timedelta(minutes=2)
-    _commit(conn, [_record(a, s1, 1, ["A", "B"])])
+    _commit(conn, [run_record(a, s1, 1, ["A", "B"])])
     before = _state(conn, a)
     # Same set, other order: no signal, and the stored state is left as it was.
-    assert _commit(conn, [_record(a, s3, 3, ["B", "A"])]) == {3: ("committed", 0)}
+    assert _commit(conn, [run_record(a, s3, 3, ["B", "A"])]) == {3: ("committed", 0)}
     assert _state(conn, a) == before
     # s2 arrives late (a retried job). The state's slot is still s1, but s3 ran: no
     # signal for C and no rewind, as if the state had moved to s3.
-    assert _commit(conn, [_record(a, s2, 2, ["A", "C"])]) == {2: ("committed", 0)}
+    assert _commit(conn, [run_record(a, s2, 2, ["A", "C"])]) == {2: ("committed", 0)}
     assert _state(conn, a) == before
     assert signals_of(conn, a) == [(s1, "A"), (s1, "B")]
     # The next slot compares with the latest successful run's set.
     s4 = s3 + timedelta(minutes=1)
-    assert _commit(conn, [_record(a, s4, 4, ["A", "C"])]) == {4: ("committed", 1)}
+    assert _commit(conn, [run_record(a, s4, 4, ["A", "C"])]) == {4: ("committed", 1)}
     state = _state(conn, a)
     assert state is not None and state[:2] == (["A", "C"], s4)
 
@@ -124,10 +102,10 @@ def test_unchanged_match_set_is_not_rewritten_and_late_runs_still_do_not_signal(
 def test_failed_runs_do_not_move_the_edge_trigger(conn: Conn, traders: list[uuid.UUID]) -> None:
     a = traders[0]
     s1, s2, s3 = SLOT, SLOT + timedelta(minutes=1), SLOT + timedelta(minutes=2)
-    _commit(conn, [_record(a, s1, 1, ["A"])])
-    _commit(conn, [_record(a, s3, 3, [], status="error")])
+    _commit(conn, [run_record(a, s1, 1, ["A"])])
+    _commit(conn, [run_record(a, s3, 3, [], status="error")])
     # s2 after a failed s3: still in order for the edge trigger (errors store no state).
-    assert _commit(conn, [_record(a, s2, 2, ["A", "B"])]) == {2: ("committed", 1)}
+    assert _commit(conn, [run_record(a, s2, 2, ["A", "B"])]) == {2: ("committed", 1)}
     assert signals_of(conn, a)[-1] == (s2, "B")
 
 
@@ -136,14 +114,18 @@ def test_batch_mixes_deleted_traders_errors_and_auto_disable(
 ) -> None:
     a, b, c = traders
     conn.execute("delete from public.traders where id = %s", (c,))
-    _commit(conn, [_record(b, SLOT, 1, [], status="error")], disable_after=2)
+    _commit(
+        conn,
+        [run_record(b, SLOT, 1, [], status="error", error_message="TypeError: boom")],
+        disable_after=2,
+    )
     s2 = SLOT + timedelta(minutes=1)
     out = _commit(
         conn,
         [
-            _record(a, s2, 2, ["A"]),
-            _record(b, s2, 3, [], status="error"),
-            _record(c, s2, 4, ["A"]),
+            run_record(a, s2, 2, ["A"]),
+            run_record(b, s2, 3, [], status="error", error_message="TypeError: boom"),
+            run_record(c, s2, 4, ["A"]),
         ],
         disable_after=2,
     )
@@ -170,10 +152,10 @@ def test_moving_from_shadow_to_server_unhides_an_unchanged_match_state(conn: Con
     user = make_user(conn)
     trader = make_trader(conn, user_id=user, name="flip")
     set_user_mode(conn, str(user), "shadow")
-    _commit(conn, [_record(trader, SLOT, 1, ["A"])])
+    _commit(conn, [run_record(trader, SLOT, 1, ["A"])])
     set_user_mode(conn, str(user), "server")
     # Same set, no signal, but the state must now be the user's (shadow = false).
-    assert _commit(conn, [_record(trader, SLOT + timedelta(minutes=1), 2, ["A"])]) == {
+    assert _commit(conn, [run_record(trader, SLOT + timedelta(minutes=1), 2, ["A"])]) == {
         2: ("committed", 0)
     }
     row = conn.execute(
@@ -184,7 +166,7 @@ def test_moving_from_shadow_to_server_unhides_an_unchanged_match_state(conn: Con
 
 def test_a_symbol_listed_twice_signals_once(conn: Conn, traders: list[uuid.UUID]) -> None:
     a = traders[0]
-    out = _commit(conn, [_record(a, SLOT, 1, ["A", "B", "A"])])
+    out = _commit(conn, [run_record(a, SLOT, 1, ["A", "B", "A"])])
     assert out == {1: ("committed", 2)}
     assert signals_of(conn, a) == [(SLOT, "A"), (SLOT, "B")]
     run = conn.execute("select matches, signals from public.trader_runs").fetchone()

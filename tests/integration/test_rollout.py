@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.factories import make_trader, make_user, publish_market
+from tests.factories import make_trader, make_user, publish_market, run_record
 from traderctl.worker.admin.rollout import (
     parity,
     set_default_mode,
@@ -168,23 +168,7 @@ def _as_user(conn: Conn, user: uuid.UUID) -> None:
 def _commit_run(
     conn: Conn, trader: uuid.UUID, slot: datetime, matches: list[str]
 ) -> list[tuple[Any, ...]]:
-    runs = [
-        {
-            "job_id": None,
-            "trader_id": str(trader),
-            "slot": slot.isoformat(),
-            "interval": "1m",
-            "status": "ok",
-            "started_at": slot.isoformat(),
-            "duration_ms": 1.0,
-            "symbols_evaluated": 3,
-            "symbol_errors": 0,
-            "matches": matches,
-            "prices": {s: ["1", "0", "1"] for s in matches},
-            "data_as_of": slot.isoformat(),
-            "data_age_ms": 0,
-        }
-    ]
+    runs = [run_record(trader, slot, None, matches)]
     return conn.execute(
         "select * from backend.commit_trader_runs(%s::jsonb, 'test', 10, null, '{}')",
         (json.dumps(runs),),

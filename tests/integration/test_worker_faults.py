@@ -8,15 +8,14 @@ tests/acceptance/test_worker_faults.py.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.factories import make_trader, make_user
-from tests.worker_support import enqueue, minute
+from tests.factories import make_trader, make_user, run_record
+from tests.worker_support import enqueue, minute, wait_until
 from traderctl.worker import queries
 from traderctl.worker.db import SessionLimits, connect
 from traderctl.worker.queue import manager
@@ -143,32 +142,21 @@ def test_recovery_does_not_wait_for_a_frozen_sessions_locks(
         assert frozen_worker in workers  # its job is still locked: left for a later round
     finally:
         stuck.close()
-    # Once the stuck session is gone, the next round takes care of the rest.
-    rows = conn.execute(
-        queries.get("recover_stalled_jobs"), {"stalled_seconds": 30.0, "max_attempts": 5}
-    ).fetchall()
-    assert [(r[0], r[2]) for r in rows] == [(frozen_job, "requeued")]
-    assert conn.execute("select count(*) from procrastinate.procrastinate_workers").fetchone() == (
-        0,
-    )
+    # Once the stuck session is gone (the server ends it a moment after the client closes),
+    # a later round takes care of the rest.
+    requeued: list[tuple[Any, ...]] = []
 
+    def recovered() -> bool:
+        requeued.extend(
+            conn.execute(
+                queries.get("recover_stalled_jobs"), {"stalled_seconds": 30.0, "max_attempts": 5}
+            ).fetchall()
+        )
+        left = conn.execute("select count(*) from procrastinate.procrastinate_workers").fetchone()
+        return bool(requeued) and left == (0,)
 
-def _record(job: int, trader: uuid.UUID, slot: datetime) -> dict[str, Any]:
-    return {
-        "job_id": job,
-        "trader_id": str(trader),
-        "slot": slot.isoformat(),
-        "interval": "1m",
-        "status": "ok",
-        "started_at": slot.isoformat(),
-        "duration_ms": 1.0,
-        "symbols_evaluated": 1,
-        "symbol_errors": 0,
-        "matches": ["AAAUSDT"],
-        "prices": {},
-        "data_as_of": slot.isoformat(),
-        "data_age_ms": 0,
-    }
+    wait_until(recovered, timeout=10, step=0.2)
+    assert [(r[0], r[2]) for r in requeued] == [(frozen_job, "requeued")]
 
 
 def test_commit_writes_nothing_for_jobs_the_worker_no_longer_holds(
@@ -189,7 +177,12 @@ def test_commit_writes_nothing_for_jobs_the_worker_no_longer_holds(
     )
     rows = manager.commit_runs(
         conn,
-        runs_json=json.dumps([_record(kept, kept_trader, slot), _record(lost, lost_trader, slot)]),
+        runs_json=json.dumps(
+            [
+                run_record(kept_trader, slot, kept, ["AAAUSDT"], symbols_evaluated=1, prices={}),
+                run_record(lost_trader, slot, lost, ["AAAUSDT"], symbols_evaluated=1, prices={}),
+            ]
+        ),
         worker="paused",
         disable_after=10,
         worker_id=paused,

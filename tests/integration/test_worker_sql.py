@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.factories import make_trader, make_user
+from tests.factories import make_trader, make_user, run_record
 from tests.worker_support import enqueue, job_statuses, signals_of
 from traderctl.worker import queries
 from traderctl.worker.config import Settings
@@ -37,27 +37,6 @@ def claim(conn: psycopg.Connection[Any], worker_id: int, limit: int = 10, queues
         {"queues": queues or [trader_queue("1m")], "worker_id": worker_id, "limit": limit},
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def run_record(trader: uuid.UUID, slot: datetime, job_id: int, matches, status="ok", **extra):
-    record = {
-        "job_id": job_id,
-        "trader_id": str(trader),
-        "slot": slot.isoformat(),
-        "interval": "1m",
-        "status": status,
-        "error_type": None if status == "ok" else "runtime",
-        "error_message": None if status == "ok" else "ReferenceError: x is not defined",
-        "started_at": datetime.now(UTC).isoformat(),
-        "duration_ms": 1.5,
-        "symbols_evaluated": 3,
-        "symbol_errors": 0,
-        "matches": matches,
-        "prices": {m: [100.5, 2.25, 1e6] for m in matches},
-        "data_as_of": slot.isoformat(),
-        "data_age_ms": 0,
-    }
-    return record | extra
 
 
 def commit(
