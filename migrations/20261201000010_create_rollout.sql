@@ -143,12 +143,16 @@ comment on function backend.rollout_bucket(uuid) is
 -- Recompute public.trader_modes for the given traders (NULL: all), writing only rows whose
 -- values change. Returns the number of rows written. Called by the triggers below, by
 -- `traderctl rollout set` and by the health check when fallback flips.
+-- jit = off: with the planner's default estimates (a table without statistics) the
+-- all-traders statement is costed above jit_above_cost, and compiling it took ~600 ms
+-- for a 10 ms query; the same holds for the health check below.
 create function backend.refresh_trader_modes(p_trader_ids uuid[] default null)
 returns integer
 language plpgsql
 volatile
 security definer
 set search_path = ''
+set jit = off
 as $$
 declare
     v_written integer;
@@ -306,6 +310,7 @@ language plpgsql
 volatile
 security definer
 set search_path = ''
+set jit = off
 as $$
 #variable_conflict use_column
 declare

@@ -728,6 +728,7 @@ COMMENT ON FUNCTION backend.enqueue_trader_runs(trader_ids uuid[], intervals tex
 CREATE FUNCTION backend.evaluate_health(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(status text, fallback_active boolean, reasons text[])
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET jit TO 'off'
     AS $$
 #variable_conflict use_column
 declare
@@ -995,6 +996,7 @@ COMMENT ON FUNCTION backend.recover_stalled_jobs(p_stalled_seconds double precis
 CREATE FUNCTION backend.refresh_trader_modes(p_trader_ids uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET jit TO 'off'
     AS $$
 declare
     v_written integer;
