@@ -134,13 +134,12 @@ def commit_runs(
     runs_json: str,
     worker: str,
     disable_after: int,
-    worker_id: int | None,
+    worker_id: int,
     finish_job_ids: Sequence[int],
 ) -> list[dict[str, Any]]:
     """Write a batch's runs, signals and match state and finish its jobs, in one
     transaction, for the jobs ``worker_id`` still holds (the others come back
-    ``not_held``, unwritten). With ``worker_id`` None the jobs are left for the caller to
-    finish."""
+    ``not_held``, unwritten)."""
     params = {
         "runs": runs_json,
         "worker": worker,

@@ -66,11 +66,11 @@ class TraderRunner:
         conn: psycopg.Connection[Any],
         jobs: Sequence[TraderJob],
         *,
-        worker_id: int | None,
+        worker_id: int,
         stop: threading.Event | None = None,
     ) -> BatchReport:
-        """Run ``jobs`` and commit them. With ``worker_id`` the jobs still held by that
-        worker are finished in the commit transaction; without, the caller finishes them.
+        """Run ``jobs`` and commit them; the jobs still held by ``worker_id`` are finished
+        in the same statement.
 
         Raises on infrastructure errors (psycopg errors, SnapshotMissing) without having
         written anything: the caller requeues the jobs.
@@ -83,7 +83,7 @@ class TraderRunner:
         conn: psycopg.Connection[Any],
         jobs: Sequence[TraderJob],
         *,
-        worker_id: int | None,
+        worker_id: int,
         stop: threading.Event | None,
     ) -> BatchReport:
         report = BatchReport(jobs=len(jobs))
@@ -96,9 +96,7 @@ class TraderRunner:
 
         records: list[dict[str, Any]] = []
         published = self.cache.poll_versions(conn) if runnable else {}
-        runnable, unavailable = split_unpublished(
-            published, runnable, report, single=worker_id is None
-        )
+        runnable, unavailable = split_unpublished(published, runnable, report)
         if unavailable:
             now = datetime.now(UTC)
             records += [
@@ -131,7 +129,7 @@ class TraderRunner:
             jobs,
             records,
             report,
-            worker=self.worker_name if worker_id is None else f"{self.worker_name}#{worker_id}",
+            worker=f"{self.worker_name}#{worker_id}",
             worker_id=worker_id,
             disable_after=self.settings.auto_disable_errors,
         )

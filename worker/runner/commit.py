@@ -86,7 +86,7 @@ def commit_batch(
     report: BatchReport,
     *,
     worker: str,
-    worker_id: int | None,
+    worker_id: int,
     disable_after: int,
 ) -> None:
     """Commit ``records`` and finish ``jobs`` (except those set aside for a retry); tally

@@ -19,7 +19,6 @@ from typing import Any
 
 import psycopg
 
-from traderctl.worker.errors import SnapshotMissing
 from traderctl.worker.intervals import INTERVAL_MS, MINUTE_MS
 from traderctl.worker.market.store import SnapshotRow
 from traderctl.worker.runner.report import BatchReport
@@ -130,8 +129,6 @@ def split_unpublished(
     published: Mapping[str, SnapshotRow],
     specs: list[TraderSpec],
     report: BatchReport,
-    *,
-    single: bool,
 ) -> tuple[list[TraderSpec], list[tuple[TraderSpec, str]]]:
     """(runnable specs, specs that cannot run with why).
 
@@ -139,7 +136,7 @@ def split_unpublished(
     its filter or the market-data configuration changes: that is the trader's error, so it
     gets an error run (``timeframe_unavailable``) and its job succeeds; retrying would
     only burn attempts. A spec needing data never published because nothing is published
-    yet goes to ``report.retry_jobs`` (or, for a single job, raises SnapshotMissing).
+    yet goes to ``report.retry_jobs``: retried with backoff, the rest of the batch runs.
     """
     if not specs:
         return specs, []
@@ -163,8 +160,6 @@ def split_unpublished(
         f"no market data published yet for {', '.join(sorted(missing))}; the market-data "
         "worker must fetch it (TRADERCTL_MARKET_INTERVALS) before these traders can run"
     )
-    if single:
-        raise SnapshotMissing(reason)
     report.retry_jobs = [s.job for s in blocked]
     report.retry_reason = reason
     return [s for s in available if not (missing & set(s.timeframes))], unavailable
