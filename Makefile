@@ -43,6 +43,9 @@ bench-commit: $(STAMP) ## The commit function alone, fast and durable (N=traders
 	$(BIN)/python -m bench.bench_commit $(if $(N),--traders $(N),) --repeat 3
 	$(BIN)/python -m bench.bench_commit $(if $(N),--traders $(N),) --repeat 3 --durable
 
+bench-sandbox-compare: $(STAMP) ## Current filter sandbox vs an older revision's, same process (REF=git revision)
+	$(BIN)/python -m bench.sandbox_compare $(if $(REF),--ref $(REF),)
+
 chaos: $(STAMP) ## Fault injection (kill -9, Postgres restart, SIGSTOP, poison jobs, exchange faults; N=traders)
 	$(BIN)/python -m bench.chaos $(if $(N),--traders $(N),)
 

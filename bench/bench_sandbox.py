@@ -14,6 +14,9 @@ who run the same popular filter), run in list order on a freshly loaded snapshot
 each repetition, so the memo starts cold every time. The last line is JSON.
 
     python -m bench.bench_sandbox [--symbols 100] [--users 4] [--repeats 5]
+
+``--compare-ref REF`` instead compares the current runtime with the one of git revision REF
+(bench/sandbox_compare.py, default rounds and scenarios) and skips the Node comparison.
 """
 
 from __future__ import annotations
@@ -115,7 +118,17 @@ def main() -> None:
     parser.add_argument("--klines", type=int, default=250)
     parser.add_argument("--users", type=int, default=4, help="traders per demo filter")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--compare-ref",
+        metavar="REF",
+        help="compare with the runtime of git revision REF instead (bench.sandbox_compare)",
+    )
     args = parser.parse_args()
+    if args.compare_ref is not None:
+        from bench.sandbox_compare import main as compare_main
+
+        compare_main(["--ref", args.compare_ref])
+        return
 
     snap = generate_snapshot(symbols=args.symbols, klines=args.klines, seed=2025)
     tickers = json.dumps(snap.tickers, separators=(",", ":"))
