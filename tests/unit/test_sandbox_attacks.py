@@ -249,6 +249,31 @@ def test_reproducer_4_microtask_hang_fails_only_its_trader(rt, alone):
     assert_failed(result, FailureKind.TIMEOUT)
 
 
+def test_slow_promise_jobs_are_charged_to_the_trader_that_queued_them():
+    # The jobs run between this trader's call and the next trader's; the watchdog must move
+    # the clock to the next trader only when its own code starts. 260 + 260 ms exceed one
+    # 400 ms budget, each alone does not: both traders must succeed.
+    busy = "var t0 = Date.now(); while (Date.now() - t0 < 260) {}"
+    slow_jobs = f"if (!globalThis.done) {{ done = 1; Promise.resolve().then(function () {{ {busy} }}); }} return true;"
+    slow_own = f"if (!globalThis.done) {{ done = 1; {busy} }} return true;"
+    with FilterRuntime(settings()) as runtime:
+        load(runtime)
+        out = runtime.run_traders([request("jobs", slow_jobs), request("own", slow_own)])
+        assert runtime.timeout_retries == 0
+    assert [r.error for r in out] == [None, None]
+    assert [r.filtered_symbols for r in out] == [tuple(SNAP.symbols)] * 2
+
+
+def test_endless_promise_jobs_fail_their_trader_not_the_next():
+    hang = "Promise.resolve().then(function () { while (true) {} }); return true;"
+    with FilterRuntime(settings()) as runtime:
+        load(runtime)
+        out = runtime.run_traders([request("hang", hang), request("next", PLAIN)])
+        assert runtime.isolate_replacements == 1
+    assert_failed(out[0], FailureKind.TIMEOUT)
+    assert out[1].error is None and out[1].filtered_symbols
+
+
 def test_reproducer_5_regexp_exec_cannot_be_replaced(rt, alone):
     result = attack(rt, alone, REGEXP_EXEC_ENDLESS)
     assert result.error is None and len(result.symbol_errors) == len(SNAP.symbols)

@@ -5,10 +5,13 @@ place where we use its private API (``MiniRacer._ctx``): every call into V8 runs
 cancelable task on mini-racer's event loop under a deadline, and a batch of traders runs
 under a watchdog that charges each trader for its own time and memory.
 
-Each trader is one call (``runTrader``) followed by one ``settle`` call. mini-racer runs the
-Promise jobs a call queued right after that call, before the next one starts, so the jobs a
-filter queued run before its ``settle`` call returns: still inside that trader's budget and
-still blamed on it. ~0.25 ms per call is small next to a trader-run (docs/sandbox.md).
+Each trader is one call (``runTrader``); a batch adds one call before (``beginBatch``) and
+one after (``settle``). mini-racer runs the Promise jobs a call queued right after that
+call, before the next one starts, so trader i's jobs run before the call for trader i+1,
+which first settles trader i. A progress word the runner writes in memory that Python reads
+while the call runs (``_Watch``) says when trader i's jobs and settle are over, so they are
+charged to trader i, never to trader i+1. A round trip costs ~0.15 ms of CPU, which is why
+the settle is not a call of its own (docs/sandbox.md).
 
 An isolate must be created and used outside a running asyncio event loop: mini-racer then
 runs its own loop on a private thread, which the watchdog needs.
@@ -19,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import secrets
 import threading
@@ -35,6 +37,7 @@ from py_mini_racer._mini_racer import _make_context
 
 from traderctl.worker.errors import HelpersBundleError, SandboxHang, SnapshotLoadError
 from traderctl.worker.sandbox.types import BatchOutcome
+from traderctl.worker.sandbox.watchdog import DirectCalls, Span, Stopped, Watch
 
 __all__ = ["V8_FLAGS", "BatchOutcome", "Isolate", "builtin_helpers_source"]
 
@@ -48,7 +51,6 @@ V8_FLAGS: tuple[str, ...] = ()
 _BYTES_PER_MEMO_CELL = 24
 #: Share of the isolate's memory cap the memo may use before it is dropped.
 _MEMO_SHARE = 4
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: Deadline of our own calls (loading a snapshot version, parsing what a batch reads,
 #: statistics, compiling for a syntax location). None of them runs tenant code; the deadline
 #: turns a bug into an isolate replacement instead of a hung worker.
@@ -72,23 +74,6 @@ def _js_expression(name: str) -> str:
 def builtin_helpers_source() -> str:
     """The source of worker/sandbox/js/helpers.js (also what bench/node_baseline.js loads)."""
     return _js_source("helpers.js")
-
-
-class _Stopped(Exception):
-    def __init__(self, kind: str, *, replace: bool = False, detail: str = "") -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.replace = replace
-        self.detail = detail
-
-
-def _resident_bytes() -> int | None:
-    """Resident set size of this process (Linux), or None where /proc is unavailable."""
-    try:
-        with open("/proc/self/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * _PAGE_SIZE
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 _LOOP_LOCK = threading.Lock()
@@ -126,12 +111,18 @@ class Isolate:
         self._memory_bytes = memory_mb * 1024 * 1024
         init_mini_racer(flags=V8_FLAGS, ignore_duplicate_init=True)
         self._context: AbstractContextManager[Context] | None = _make_context(_shared_loop())
-        self._mr: MiniRacer | None = MiniRacer(self._context.__enter__())
+        self._context_obj = self._context.__enter__()
+        self._mr: MiniRacer | None = MiniRacer(self._context_obj)
         try:
             self._mr.set_hard_memory_limit(memory_mb * 1024 * 1024)
             self._load(helpers_js, memory_mb)
             self._set_tickers = self._eval_own("__traderctl.setTickers")
             self._set_series = self._eval_own("__traderctl.setSeries")
+            buffer = self._eval_own(f"__traderctl.progressBuffer({self._tok})")
+            if not isinstance(buffer, memoryview) or buffer.nbytes < 4:
+                raise HelpersBundleError("The runner did not hand out its progress word.")
+            self._progress: memoryview = buffer.cast("i")
+            self._direct = DirectCalls(self._context_obj)
         except BaseException:
             self.close()
             raise
@@ -250,95 +241,53 @@ class Isolate:
         # that work is ours, not the traders' (runner.js, "parsed lazily").
         self._eval_own(f"__traderctl.beginBatch({self._tok}, {request_json})")
         count = len(request["traders"])
-        ctx = self._ctx
+        watch = Watch(
+            calls=self._direct,
+            progress=self._progress,
+            budget_s=budget_s,
+            memory_cap=self._memory_bytes,
+            heap_limit_reached=self._heap_limit_reached,
+        )
         tok = self._tok
-        poll = min(0.005, budget_s / 10)
-        memory_cap = self._memory_bytes
+        results: list[dict[str, Any]] = []
+        pending: dict[str, Any] = {}
+        previous: Span | None = None
+        # Call i settles trader i-1 and runs trader i; call `count` only settles.
+        for index in range(count + 1):
+            try:
+                text, current = watch.call(
+                    f"__traderctl.runTrader({tok}, {index})", index, previous
+                )
+            except Stopped as stopped:
+                if stopped.index == index and index > 0:
+                    results.append(pending)  # it was settled before trader index began
+                stopped = watch.recover(stopped, f"__traderctl.settle({tok})")
+                return BatchOutcome(
+                    results=results,
+                    stopped_at=stopped.index,
+                    stop_kind=stopped.kind,
+                    stop_detail=stopped.detail,
+                    replace=stopped.replace,
+                    unsure=stopped.unsure,
+                )
+            step = cast(dict[str, Any], json.loads(cast(str, text)))
+            if step["left"]:
+                return BatchOutcome(
+                    results=results,
+                    stopped_at=index - 1,
+                    stop_kind="tampering",
+                    stop_detail=str(step["left"]),
+                    replace=True,
+                )
+            if index > 0:
+                results.append(pending)
+            pending = step["result"]
+            previous = current
+        return BatchOutcome(results=results)
+
+    def _heap_limit_reached(self) -> bool:
         mr = self._mr
-
-        async def watched(code: str, started: float, rss_start: int | None) -> object:
-            # One timer per poll interval instead of asyncio.wait() per poll: most calls end
-            # before the first poll, and asyncio.wait's futures and callbacks cost ~70 us.
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(ctx.eval_cancelable(code))
-            stop: list[str] = []
-
-            def check() -> None:
-                if task.done():
-                    return
-                rss = _resident_bytes() if rss_start is not None else None
-                if rss is not None and rss_start is not None and rss - rss_start > memory_cap:
-                    stop.append("out_of_memory")
-                elif loop.time() - started > budget_s:
-                    stop.append("timeout")
-                if stop:
-                    task.cancel()
-                else:
-                    timer[0] = loop.call_later(poll, check)
-
-            timer = [loop.call_later(poll, check)]
-            try:
-                return await task
-            except asyncio.CancelledError:
-                if stop:
-                    raise _Stopped(stop[0]) from None
-                raise
-            finally:
-                timer[0].cancel()
-
-        async def recover(kind: str) -> _Stopped:
-            """After a stop: run the trader's leftover jobs and clean-up under a deadline."""
-            if kind == "out_of_memory":
-                return _Stopped(kind, replace=True)
-            task = asyncio.ensure_future(ctx.eval_cancelable(f"__traderctl.settle({tok})"))
-            done, _ = await asyncio.wait({task}, timeout=budget_s)
-            if not done:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, JSEvalException):
-                    await task
-                return _Stopped(kind, replace=True)
-            try:
-                left = task.result()
-            except JSEvalException:
-                return _Stopped(kind, replace=True)
-            return _Stopped(kind, replace=bool(left))
-
-        async def one(index: int) -> dict[str, Any]:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            rss_start = _resident_bytes()
-            try:
-                text = await watched(f"__traderctl.runTrader({tok}, {index})", started, rss_start)
-                left = await watched(f"__traderctl.settle({tok})", started, rss_start)
-            except JSOOMException:
-                raise _Stopped("out_of_memory", replace=True) from None
-            except _Stopped as stopped:
-                raise await recover(stopped.kind) from None
-            rss = _resident_bytes()
-            if mr is not None and mr.was_hard_memory_limit_reached():
-                raise _Stopped("out_of_memory", replace=True)
-            if rss is not None and rss_start is not None and rss - rss_start > memory_cap:
-                raise _Stopped("out_of_memory", replace=True)
-            if left:
-                raise _Stopped("tampering", replace=True, detail=str(left))
-            return cast(dict[str, Any], json.loads(cast(str, text)))
-
-        async def run_all() -> BatchOutcome:
-            results: list[dict[str, Any]] = []
-            for index in range(count):
-                try:
-                    results.append(await one(index))
-                except _Stopped as stopped:
-                    return BatchOutcome(
-                        results=results,
-                        stopped_at=index,
-                        stop_kind=stopped.kind,
-                        stop_detail=stopped.detail,
-                        replace=stopped.replace,
-                    )
-            return BatchOutcome(results=results)
-
-        return asyncio.run_coroutine_threadsafe(run_all(), ctx.event_loop).result()
+        return mr is not None and bool(mr.was_hard_memory_limit_reached())
 
     def syntax_location(self, code: str) -> tuple[int | None, int | None, str | None]:
         """Line and column (1-based, in the filter code) of a SyntaxError, and its text."""
@@ -391,6 +340,8 @@ class Isolate:
                 self._eval_own("0", deadline_s=0.2)
             self.__dict__.pop("_set_tickers", None)
             self.__dict__.pop("_set_series", None)
+            # The progress word's memory belongs to the isolate being freed.
+            self.__dict__.pop("_progress", None)
             mr.close()
             self._mr = None
         context, self._context = self._context, None

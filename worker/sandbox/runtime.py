@@ -194,8 +194,10 @@ class FilterRuntime:
             index = todo[outcome.stopped_at]
             kind = outcome.stop_kind or "timeout"
             # A stop that condemned the isolate (a hang in the trader's Promise jobs) is not
-            # starvation: it fails at once, so a rebuild costs its causer one failure.
-            if kind == "timeout" and index not in retried and not outcome.replace:
+            # starvation: it fails at once, so a rebuild costs its causer one failure. An
+            # unsure blame gets its second run first in a fresh call, where it is certain.
+            second_chance = (kind == "timeout" and not outcome.replace) or outcome.unsure
+            if second_chance and index not in retried:
                 retried.add(index)  # left unset: it runs again, first, in the next call
                 self.timeout_retries += 1
             else:

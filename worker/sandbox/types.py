@@ -112,7 +112,10 @@ class BatchOutcome:
     ``stopped_at`` is the index of the trader that was stopped (``None`` when the batch
     finished); ``stop_kind`` says why (``timeout``, ``out_of_memory`` or ``tampering``) and
     ``stop_detail`` adds what was found. ``replace`` is True when the isolate must not be
-    used again (it is then rebuilt before the remaining traders run).
+    used again (it is then rebuilt before the remaining traders run). ``unsure`` is True
+    when the stopped trader might not be the cause (memory growth measured over a window
+    that also held the previous trader's Promise jobs): it gets one more run, first in the
+    next call, before it fails.
     """
 
     results: list[dict[str, Any]]
@@ -120,3 +123,4 @@ class BatchOutcome:
     stop_kind: str | None = None
     stop_detail: str = ""
     replace: bool = False
+    unsure: bool = False

@@ -8,9 +8,11 @@
  * - Every built-in is frozen by harden.js before any tenant code runs, and this file calls
  *   built-ins only through "primordials" captured at start (e.g. ArrayPrototypePush), so no
  *   object a filter can reach sits on the runner's or the memo's call paths.
- * - One V8 call per trader (`runTrader`), then one per settle (`settle`): V8 runs the Promise
- *   jobs a trader queued between the two, while Python's watchdog still charges that trader
- *   for time and memory, and the settle call deletes the globals it created.
+ * - One V8 call per trader (`runTrader`). V8 runs the Promise jobs a trader queued right
+ *   after its call, so the call for the next trader first settles the previous one (deletes
+ *   the globals it and its jobs created); a progress word in memory Python reads while the
+ *   call runs tells the watchdog whose time and memory it is (the previous trader's jobs, or
+ *   this trader). The batch ends with one `settle` call for the last trader.
  * - Entry points require a secret token, so filter code that finds `__traderctl` cannot
  *   load data or start runs; the entry object and everything reachable from it is frozen.
  *
@@ -94,6 +96,17 @@
   var tickers = freeze(objectCreate(null));
   var series = objectCreate(null); // interval -> {SYM: Kline[] master, or PENDING}
   var versions = objectCreate(null);
+
+  /*
+   * The progress word: written here, read by Python's watchdog from another thread while a
+   * call runs (the buffer's memory is handed to Python once, by `progressBuffer`). The call
+   * for trader i writes 2i+1 when it starts (the previous trader's Promise jobs are done)
+   * and 2i+2 once the previous trader is settled and trader i's own time begins (the
+   * settle-only call at the end of a batch never writes its 2i+2). Closed
+   * over: no filter can reach it.
+   */
+  var progressBuffer = new ArrayBuffer(8);
+  var progress = new Int32Array(progressBuffer);
 
   function checkToken(t) {
     if (t !== token) throw new ErrorCtor('traderctl runner: bad token');
@@ -463,6 +476,7 @@
     checkToken(t);
     var request = jsonParse(requestJson);
     batch = request;
+    progress[0] = 0;
     var traders = request.traders;
     var lists = request.symbolLists;
     var parsed = 0;
@@ -488,22 +502,39 @@
     return parsed;
   }
 
-  /** Run trader `index` of the current batch; its result as JSON text. */
+  /**
+   * Settle trader `index - 1` (its Promise jobs have run by now), then run trader `index` of
+   * the current batch. Returns JSON text {left, result}: `left` is '' or what the previous
+   * trader left behind that cannot be undone (trader `index` is then not run); `result` is
+   * trader `index`'s result (null for index == number of traders: settling only).
+   */
   function runTrader(t, index) {
     checkToken(t);
+    progress[0] = 2 * index + 1;
+    if (index > 0) {
+      var left = settleNow();
+      if (left !== '') return jsonStringify({ left: left, result: null });
+    }
+    if (index >= batch.traders.length) return jsonStringify({ left: '', result: null });
+    progress[0] = 2 * index + 2;
     var req = batch.traders[index];
     var result = runOne(req, batch.symbolLists[req.symbols], batch.options || {});
-    return jsonStringify(result);
+    return jsonStringify({ left: '', result: result });
+  }
+
+  /** Delete the globals the last trader created and reset per-trader state. */
+  function settleNow() {
+    resetTraderState();
+    return hardener.resetGlobals();
   }
 
   /**
-   * Called after a trader's call, once V8 has run the Promise jobs it queued: delete the
-   * globals it created and reset per-trader state. Returns '' or what could not be undone.
+   * Settle after a stopped trader (its leftover Promise jobs have run by now). Returns ''
+   * or what could not be undone.
    */
   function settle(t) {
     checkToken(t);
-    resetTraderState();
-    return hardener.resetGlobals();
+    return settleNow();
   }
 
   var api = freeze({
@@ -528,6 +559,10 @@
       delete pendingText[interval];
       delete versions['series:' + interval];
       return true;
+    },
+    progressBuffer: function (t) {
+      checkToken(t);
+      return progressBuffer;
     },
     beginBatch: beginBatch,
     runTrader: runTrader,
