@@ -214,6 +214,13 @@ class Settings:
         "Attempts of a job failing for infrastructure reasons (or killing its worker).",
         old=("TRADER_JOB_MAX_ATTEMPTS",),
     )
+    finished_jobs: str = setting(
+        "TRADERCTL_WORKER_FINISHED_JOBS",
+        "delete",
+        choice("delete", "keep"),
+        "A job whose run was committed is deleted in the same transaction, or kept as"
+        " `succeeded` until retention prunes it (the run record is the history either way).",
+    )
     retry_base_seconds: int = setting(
         "TRADERCTL_WORKER_RETRY_BASE_SECONDS",
         "2",
@@ -419,14 +426,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def env_help(name: str) -> str:
-    """``(env VAR, default …)`` for the --help of a CLI option mirroring setting ``name``.
-
-    Parentheses, not brackets: typer's rich help would take ``[…]`` for markup.
-    """
-    spec = SETTINGS[name]
-    unit = f" {spec.unit}" if spec.unit else ""
-    default = spec.default if spec.default is not None else "unset"
-    return f"(env {spec.env}, default {default}{unit})"
+    """``(env VAR, default …)`` for the --help of a CLI option mirroring setting ``name``."""
+    return SETTINGS[name].option_help()
 
 
 def markdown_table() -> str:

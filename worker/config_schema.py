@@ -178,6 +178,15 @@ class Setting(Generic[T]):
         """The typed default: the parsed default text, or None when unset by default."""
         return None if self.default is None else self.parser.convert(self.default)
 
+    def option_help(self) -> str:
+        """``(env VAR, default …)`` for the --help of a CLI option mirroring this setting.
+
+        Parentheses, not brackets: typer's rich help would take ``[…]`` for markup.
+        """
+        unit = f" {self.unit}" if self.unit else ""
+        default = self.default if self.default is not None else "unset"
+        return f"(env {self.env}, default {default}{unit})"
+
     def default_text(self) -> str:
         """The default as the README shows it."""
         if self.shown is not None:

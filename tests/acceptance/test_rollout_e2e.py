@@ -30,12 +30,14 @@ ABOVE_100 = "return parseFloat(ticker.c) > 100;"
 
 
 def _tick(conn: Conn, at: datetime) -> set[uuid.UUID]:
-    """Run the scheduler for minute ``at``; the traders it enqueued."""
+    """Run the scheduler for minute ``at``; the traders it enqueued (a job a worker already
+    committed is gone, deleted with the commit: its run row stands for it)."""
     conn.execute("select * from backend.schedule_due_traders(%s)", (at,))
     rows = conn.execute(
         "select (args ->> 'trader_id')::uuid from procrastinate.procrastinate_jobs "
-        "where args ->> 'slot' = %s",
-        (at.strftime("%Y-%m-%dT%H:%M:%S+00:00"),),
+        "where args ->> 'slot' = %s"
+        " union select trader_id from public.trader_runs where slot = %s",
+        (at.strftime("%Y-%m-%dT%H:%M:%S+00:00"), at),
     ).fetchall()
     return {r[0] for r in rows}
 

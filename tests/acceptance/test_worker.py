@@ -21,6 +21,7 @@ from tests.worker_support import (
     job_statuses,
     minute,
     signals_of,
+    trader_job_statuses,
     trader_jobs_done,
     wait_until,
     worker_procs,
@@ -102,7 +103,7 @@ def test_signals_exactly_once_and_edge_triggered_across_workers(
     assert sig is not None
     assert float(sig[0]) == 150.0 and sig[1] is not None and sig[2] is not None
     assert sig[3] == slot and sig[4] == "1m"
-    assert set(job_statuses(conn).values()) == {"succeeded"}
+    assert trader_job_statuses(conn) == {}  # each job was deleted with its run's commit
 
 
 def test_max_symbols_follow_the_tier(
@@ -184,7 +185,9 @@ def test_filter_errors_are_recorded_and_disable_the_trader(
     assert row is not None
     assert row[:5] == (False, 3, 3, 3, "syntax")
     assert row[5] and "3 consecutive failed runs" in row[6]
-    assert {s for s in job_statuses(conn).values()} == {"succeeded"}  # the job's fine
+    assert (
+        trader_job_statuses(conn) == {}
+    )  # the jobs are fine: committed (and deleted), none failed
     # An exception inside the filter is per symbol: no match, the run is ok.
     (run,) = runs_of(conn, throws)
     assert run[1] == "ok" and run[3] == 0
@@ -228,10 +231,11 @@ def test_sigterm_finishes_in_flight_work(
         jobs = [enqueue(conn, t, slot) for t in traders]
         wait_until(lambda: "doing" in job_statuses(conn).values(), timeout=10, step=0.02)
         assert procs.stop(w) == 0
-        statuses = job_statuses(conn)
-        # Claimed jobs finished; the rest were never claimed (or were released).
-        assert set(statuses.values()) <= {"succeeded", "todo"}
-        assert "succeeded" in statuses.values()
+        statuses = trader_job_statuses(conn)
+        # Claimed jobs finished (deleted with their commit); the rest were never claimed
+        # (or were released).
+        assert set(statuses.values()) <= {"todo"}
+        assert len(statuses) < len(jobs)
         # Another worker picks up whatever is left; every trader runs exactly once.
         w2 = procs.start(env={"TRADERCTL_FILTER_TIMEOUT_MS": "5000"})
         wait_until(lambda: trader_jobs_done(conn, jobs), timeout=20)

@@ -28,6 +28,7 @@ import pytest
 
 from tests.factories import make_trader, make_user, publish_market
 from tests.worker_support import (
+    KEEP_JOBS,
     SLOW_ENV,
     SLOW_MATCH,
     SYMBOLS,
@@ -90,7 +91,7 @@ def test_malformed_jobs_fail_alone_and_their_batch_mates_commit_first_time(
     }
     assert len(good) + len(poison) <= 32  # one batch
     with worker_procs(db_url, tmp_path) as procs:
-        w = procs.start(env={"TRADERCTL_WORKER_BATCH_SIZE": "32"})
+        w = procs.start(env={"TRADERCTL_WORKER_BATCH_SIZE": "32", **KEEP_JOBS})
         wait_until(lambda: trader_jobs_done(conn, good + list(poison)), timeout=20)
         assert w.poll() is None, "a malformed job must not take its worker down"
         log = procs.log(w)
@@ -129,7 +130,7 @@ def test_killed_workers_jobs_recover_in_time_while_another_is_frozen_mid_commit(
     frozen_trader = make_trader(conn, user_id=user, interval="5m", name="frozen")
     doomed = [make_trader(conn, user_id=user, code=SLOW_MATCH, name=f"d{i}") for i in range(4)]
     with worker_procs(db_url, tmp_path) as procs:
-        a = procs.start("--intervals", "5m", "--name", "frozen", "--no-maintenance")
+        a = procs.start("--intervals", "5m", "--name", "frozen", "--no-maintenance", env=KEEP_JOBS)
         # Hold the trader row so A's commit stops inside its transaction, then freeze A.
         blocker = psycopg.connect(db_url)
         blocker.execute("select 1 from public.traders where id = %s for update", (frozen_trader,))
@@ -139,12 +140,12 @@ def test_killed_workers_jobs_recover_in_time_while_another_is_frozen_mid_commit(
         try:
             blocker.commit()  # A's statement can now finish; A itself cannot answer
             blocker.close()
-            c = procs.start("--intervals", "1m", env=SLOW_ENV)
+            c = procs.start("--intervals", "1m", env={**SLOW_ENV, **KEEP_JOBS})
             jobs = [enqueue(conn, t, slot) for t in doomed]
             wait_until(lambda: doing_jobs(conn), timeout=10, step=0.02)
             procs.kill9(c)
             started = time.monotonic()
-            b = procs.start("--intervals", "1m", env=SLOW_ENV)
+            b = procs.start("--intervals", "1m", env={**SLOW_ENV, **KEEP_JOBS})
             # Normal recovery: stalled after 3 s, looked for every 1 s, then ~1 s of work.
             wait_until(lambda: trader_jobs_done(conn, jobs), timeout=30)
             recovered_in = time.monotonic() - started
@@ -172,7 +173,7 @@ def test_worker_frozen_past_the_stalled_timeout_resumes_without_crash_or_double_
     slower = "const t = Date.now(); while (Date.now() - t < 150) {} return true;"
     traders = [make_trader(conn, user_id=user, code=slower, name=f"t{i}") for i in range(8)]
     with worker_procs(db_url, tmp_path) as procs:
-        a = procs.start("--name", "frozen", env=SLOW_ENV)
+        a = procs.start("--name", "frozen", env={**SLOW_ENV, **KEEP_JOBS})
         jobs = [enqueue(conn, t, slot) for t in traders]
         wait_until(lambda: doing_jobs(conn), timeout=10, step=0.02)
         time.sleep(0.2)  # inside V8 now
@@ -180,7 +181,7 @@ def test_worker_frozen_past_the_stalled_timeout_resumes_without_crash_or_double_
         try:
             lost = doing_jobs(conn)
             assert lost
-            b = procs.start("--name", "rescuer", env=SLOW_ENV)
+            b = procs.start("--name", "rescuer", env={**SLOW_ENV, **KEEP_JOBS})
             wait_until(lambda: trader_jobs_done(conn, jobs), timeout=40)
         finally:
             os.kill(a.pid, signal.SIGCONT)
@@ -242,6 +243,7 @@ def test_process_group_sigterm_gets_the_full_grace_period(
         "TRADERCTL_FILTER_TIMEOUT_MS": "5000",
         "TRADERCTL_WORKER_BATCH_SIZE": "2",
         "TRADERCTL_WORKER_SHUTDOWN_GRACE_SECONDS": "20",
+        **KEEP_JOBS,
     }
     with worker_procs(db_url, tmp_path) as procs:
         pool = procs.start("--concurrency", "2", env=env)
@@ -273,7 +275,7 @@ def test_unpublished_timeframe_is_the_traders_error_not_a_retry(
     good = make_trader(conn, user_id=user, name="fine")
     jobs = [enqueue(conn, bad, slot), enqueue(conn, good, slot)]
     with worker_procs(db_url, tmp_path) as procs:
-        w = procs.start()
+        w = procs.start(env=KEEP_JOBS)
         wait_until(lambda: trader_jobs_done(conn, jobs), timeout=20)
         assert procs.stop(w) == 0
     assert set(job_rows(conn, jobs).values()) == {("succeeded", 1)}  # no retry spent

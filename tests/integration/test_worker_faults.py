@@ -159,11 +159,13 @@ def test_recovery_does_not_wait_for_a_frozen_sessions_locks(
     assert [(r[0], r[2]) for r in requeued] == [(frozen_job, "requeued")]
 
 
+@pytest.mark.parametrize("delete_jobs", [True, False], ids=["delete", "keep"])
 def test_commit_writes_nothing_for_jobs_the_worker_no_longer_holds(
-    conn: psycopg.Connection[Any],
+    conn: psycopg.Connection[Any], delete_jobs: bool
 ) -> None:
     """A worker paused past the stalled timeout resumes and commits: the job it lost to
-    recovery (now another worker's) gets no run from it; the one it still holds does."""
+    recovery (now another worker's) gets no run from it; the one it still holds does, and
+    only that one is finished (deleted, or kept as succeeded)."""
     user = make_user(conn, tier="elite")
     kept_trader, lost_trader = make_trader(conn, user_id=user), make_trader(conn, user_id=user)
     slot = minute(datetime.now(UTC)) - timedelta(minutes=5)
@@ -187,6 +189,7 @@ def test_commit_writes_nothing_for_jobs_the_worker_no_longer_holds(
         disable_after=10,
         worker_id=paused,
         finish_job_ids=[kept, lost],
+        delete_jobs=delete_jobs,
     )
     assert {r["job_id"]: r["outcome"] for r in rows} == {kept: "committed", lost: "not_held"}
     runs = conn.execute("select trader_id from public.trader_runs").fetchall()
@@ -197,7 +200,7 @@ def test_commit_writes_nothing_for_jobs_the_worker_no_longer_holds(
             ([kept, lost],),
         ).fetchall()
     )
-    assert statuses == {kept: "succeeded", lost: "doing"}
+    assert statuses == ({lost: "doing"} if delete_jobs else {kept: "succeeded", lost: "doing"})
 
 
 def test_service_sessions_carry_the_configured_limits(db_url: str) -> None:

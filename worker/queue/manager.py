@@ -136,17 +136,19 @@ def commit_runs(
     disable_after: int,
     worker_id: int,
     finish_job_ids: Sequence[int],
+    delete_jobs: bool,
 ) -> list[dict[str, Any]]:
     """Write a batch's runs, signals and match state and finish its jobs, in one
     transaction, for the jobs ``worker_id`` still holds (the others come back
-    ``not_held``, unwritten)."""
+    ``not_held``, unwritten). ``delete_jobs``: finished jobs are deleted instead of
+    marked succeeded (no second status update, no ``succeeded`` event row)."""
     params = {
         "runs": runs_json,
         "worker": worker,
         "disable_after": disable_after,
         "worker_id": worker_id,
         "finish_job_ids": list(finish_job_ids),
-        "delete_jobs": False,
+        "delete_jobs": delete_jobs,
     }
     # One statement on an autocommit connection: the server commits it before answering,
     # so a worker frozen or cut off right after sending it never sits idle inside an

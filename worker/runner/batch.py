@@ -132,6 +132,7 @@ class TraderRunner:
             worker=f"{self.worker_name}#{worker_id}",
             worker_id=worker_id,
             disable_after=self.settings.auto_disable_errors,
+            delete_jobs=self.settings.finished_jobs == "delete",
         )
         report.commit_ms = (time.perf_counter() - t3) * 1000
         return report

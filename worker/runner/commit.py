@@ -88,6 +88,7 @@ def commit_batch(
     worker: str,
     worker_id: int,
     disable_after: int,
+    delete_jobs: bool,
 ) -> None:
     """Commit ``records`` and finish ``jobs`` (except those set aside for a retry); tally
     the outcome of each job on ``report``."""
@@ -99,6 +100,7 @@ def commit_batch(
         disable_after=disable_after,
         worker_id=worker_id,
         finish_job_ids=[j.job_id for j in jobs if j.job_id not in retry_ids],
+        delete_jobs=delete_jobs,
     )
     by_job = {r["job_id"]: r for r in records}
     for row in rows:
