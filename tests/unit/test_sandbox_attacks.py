@@ -274,6 +274,21 @@ def test_endless_promise_jobs_fail_their_trader_not_the_next():
     assert out[1].error is None and out[1].filtered_symbols
 
 
+def test_promise_jobs_that_overrun_but_end_get_a_second_run_not_a_rebuild():
+    # Over budget in Promise jobs that do end looks like a starved machine, not a hang: the
+    # isolate stays and the trader is run once more before it fails.
+    slow = (
+        "if (!globalThis.queued) { queued = 1; Promise.resolve().then(function () {"
+        " var t0 = Date.now(); while (Date.now() - t0 < 600) {} }); } return true;"
+    )
+    with FilterRuntime(settings()) as runtime:
+        load(runtime)
+        out = runtime.run_traders([request("slow", slow), request("next", PLAIN)])
+        assert (runtime.timeout_retries, runtime.isolate_replacements) == (1, 0)
+    assert_failed(out[0], FailureKind.TIMEOUT)
+    assert out[1].error is None and out[1].filtered_symbols
+
+
 def test_reproducer_5_regexp_exec_cannot_be_replaced(rt, alone):
     result = attack(rt, alone, REGEXP_EXEC_ENDLESS)
     assert result.error is None and len(result.symbol_errors) == len(SNAP.symbols)

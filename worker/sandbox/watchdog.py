@@ -186,10 +186,10 @@ class Watch:
             if rss is not None and owner.rss_start is not None and rss - owner.rss_start > cap:
                 raise self._stop(task_id, Stopped("out_of_memory", owner.index, replace=True))
             if time.monotonic() - owner.started > budget_s:
-                # Still in the previous trader's Promise jobs: V8 cannot stop those (they
-                # run outside any call), so the isolate must go.
-                stopped = Stopped("timeout", owner.index, replace=owner is previous)
-                raise self._stop(task_id, stopped)
+                # In the previous trader's time this is its Promise jobs, which V8 cannot
+                # stop (they run outside any call), or a starved machine: _stop tells them
+                # apart by whether the cancelled call reports back.
+                raise self._stop(task_id, Stopped("timeout", owner.index))
         del handle
         try:
             result = calls.convert(value)
@@ -215,11 +215,16 @@ class Watch:
         return result, span
 
     def _stop(self, task_id: int, stopped: Stopped) -> Stopped:
-        """Cancel the running call; wait for its (terminated) result unless it cannot end."""
+        """Cancel the running call; wait for its (terminated) result unless it cannot end.
+
+        A call stopped in the trader's own code ends at once, and one queued behind Promise
+        jobs that do end (or behind a machine too busy to run it in time) reports back
+        within another budget: the isolate stays, and the trader gets its second run. One
+        queued behind endless Promise jobs never does: the isolate is replaced, the
+        result abandoned, and the trader fails at once.
+        """
         calls = self._calls
         calls.cancel(task_id)
-        # A call stopped in the trader's own code ends at once. One queued behind endless
-        # Promise jobs never does: the isolate is replaced, its result abandoned.
         value = calls.wait(self._budget_s if not stopped.replace else 0.2)
         if value is None:
             calls.abandon()
