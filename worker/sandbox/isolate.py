@@ -1,17 +1,19 @@
 """One V8 isolate with the helpers, the hardening and the runner loaded (private to sandbox).
 
-Why a separate module: everything that touches mini-racer lives here, including the one
-place where we use its private API (``MiniRacer._ctx``): every call into V8 runs as a
-cancelable task on mini-racer's event loop under a deadline, and a batch of traders runs
-under a watchdog that charges each trader for its own time and memory.
+Why a separate module: everything that touches mini-racer lives here and in watchdog.py,
+including its private API (``MiniRacer._ctx``): every call into V8 runs as a cancelable
+task under a deadline (our own calls on mini-racer's event loop, the traders' calls from the
+caller's thread through watchdog.py), and a batch of traders runs under a watchdog that
+charges each trader for its own time and memory.
 
 Each trader is one call (``runTrader``); a batch adds one call before (``beginBatch``) and
 one after (``settle``). mini-racer runs the Promise jobs a call queued right after that
 call, before the next one starts, so trader i's jobs run before the call for trader i+1,
 which first settles trader i. A progress word the runner writes in memory that Python reads
-while the call runs (``_Watch``) says when trader i's jobs and settle are over, so they are
-charged to trader i, never to trader i+1. A round trip costs ~0.15 ms of CPU, which is why
-the settle is not a call of its own (docs/sandbox.md).
+while the call runs (``watchdog.Watch``) says when trader i's jobs and settle are over, so
+they are charged to trader i, never to trader i+1. A round trip costs ~0.08 ms of CPU, as
+much as a cheap trader-run, which is why the settle is not a call of its own
+(docs/sandbox.md).
 
 An isolate must be created and used outside a running asyncio event loop: mini-racer then
 runs its own loop on a private thread, which the watchdog needs.
@@ -111,8 +113,7 @@ class Isolate:
         self._memory_bytes = memory_mb * 1024 * 1024
         init_mini_racer(flags=V8_FLAGS, ignore_duplicate_init=True)
         self._context: AbstractContextManager[Context] | None = _make_context(_shared_loop())
-        self._context_obj = self._context.__enter__()
-        self._mr: MiniRacer | None = MiniRacer(self._context_obj)
+        self._mr: MiniRacer | None = MiniRacer(self._context.__enter__())
         try:
             self._mr.set_hard_memory_limit(memory_mb * 1024 * 1024)
             self._load(helpers_js, memory_mb)
@@ -122,7 +123,7 @@ class Isolate:
             if not isinstance(buffer, memoryview) or buffer.nbytes < 4:
                 raise HelpersBundleError("The runner did not hand out its progress word.")
             self._progress: memoryview = buffer.cast("i")
-            self._direct = DirectCalls(self._context_obj)
+            self._direct = DirectCalls(self._ctx)
         except BaseException:
             self.close()
             raise
@@ -266,7 +267,6 @@ class Isolate:
                     results=results,
                     stopped_at=stopped.index,
                     stop_kind=stopped.kind,
-                    stop_detail=stopped.detail,
                     replace=stopped.replace,
                     unsure=stopped.unsure,
                 )

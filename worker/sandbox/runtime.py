@@ -46,8 +46,9 @@ class FilterRuntime:
     """One V8 isolate holding a market snapshot, evaluating traders against it.
 
     Load data with :meth:`set_tickers` / :meth:`set_series` (each skipped when the version is
-    unchanged), then call :meth:`run_trader` or :meth:`run_traders` (one V8 call per batch,
-    each trader still under its own CPU budget). Not thread-safe: one thread per runtime.
+    unchanged), then call :meth:`run_trader` or :meth:`run_traders` (one V8 call per trader,
+    each trader under its own time and memory budget). Not thread-safe: one thread per
+    runtime.
     """
 
     def __init__(self, settings: Settings, *, memo: bool = True) -> None:
@@ -57,7 +58,7 @@ class FilterRuntime:
         self._tickers: tuple[str, str] | None = None
         self._series: dict[str, tuple[str, str]] = {}
         self.isolate_replacements = 0
-        #: Traders run a second time after overrunning their budget (see run_traders).
+        #: Traders run a second time (after overrunning their budget, or an unsure memory blame).
         self.timeout_retries = 0
         self._isolate = self._new_isolate()
 

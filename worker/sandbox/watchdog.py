@@ -64,14 +64,12 @@ class Stopped(Exception):
         index: int,
         *,
         replace: bool = False,
-        detail: str = "",
         unsure: bool = False,
     ) -> None:
         super().__init__(kind)
         self.kind = kind
         self.index = index
         self.replace = replace
-        self.detail = detail
         self.unsure = unsure
 
 

@@ -102,8 +102,8 @@
    * call runs (the buffer's memory is handed to Python once, by `progressBuffer`). The call
    * for trader i writes 2i+1 when it starts (the previous trader's Promise jobs are done)
    * and 2i+2 once the previous trader is settled and trader i's own time begins (the
-   * settle-only call at the end of a batch never writes its 2i+2). Closed
-   * over: no filter can reach it.
+   * settle-only call at the end of a batch never writes its 2i+2). Closed over: no filter
+   * can reach it.
    */
   var progressBuffer = new ArrayBuffer(8);
   var progress = new Int32Array(progressBuffer);
