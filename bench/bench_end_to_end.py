@@ -53,8 +53,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -144,8 +144,12 @@ class WorkerPool:
     workers: int
 
     @classmethod
-    def start(cls, url: str, workers: int, log_path: Path) -> WorkerPool:
+    def start(
+        cls, url: str, workers: int, log_path: Path, settings: Mapping[str, str]
+    ) -> WorkerPool:
+        """Every setting at its default except ``settings`` (the bench's environment is not passed)."""
         env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+        env.update(settings)
         env["DATABASE_URL"] = url
         env["PYTHONUNBUFFERED"] = "1"
         with log_path.open("wb") as log:
@@ -280,6 +284,8 @@ class Stack:
     postmaster: int
     mix: TraderMix
     workdir: Path
+    #: Settings for the workers (``--worker-setting``), e.g. a batch size under trial.
+    worker_settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -330,7 +336,7 @@ def _run_once(
                 node = run_node_baseline(conn, stack.mix, stack.workdir)
             # Per-function time of the worker's SQL (read from pg_stat_user_functions).
             conn.execute(f"alter database {name} set track_functions = 'all'")
-        pool = WorkerPool.start(url, workers, stack.workdir / f"{name}.log")
+        pool = WorkerPool.start(url, workers, stack.workdir / f"{name}.log", stack.worker_settings)
         try:
             with psycopg.connect(url, autocommit=True) as conn:
                 sample = _measure_tick(stack, conn, pool, timeout_s)
@@ -606,7 +612,9 @@ def _prime_steady_template(stack: Stack, workers: int, timeout_s: float) -> None
         admin.execute(f"drop database if exists {STEADY_TEMPLATE_DB} with (force)")
         admin.execute(f"create database {STEADY_TEMPLATE_DB} template {TEMPLATE_DB}")
     with _fresh_database(cluster, "bench_e2e_prime", TEMPLATE_DB) as url:
-        pool = WorkerPool.start(url, workers, stack.workdir / "bench_e2e_prime.log")
+        pool = WorkerPool.start(
+            url, workers, stack.workdir / "bench_e2e_prime.log", stack.worker_settings
+        )
         try:
             with psycopg.connect(url, autocommit=True) as conn:
                 _measure_tick(stack, conn, pool, timeout_s)
@@ -641,6 +649,7 @@ def measure(
     timeout_s: float | None = None,
     log_dir: Path | None = None,
     commit_function: Path | None = None,
+    worker_settings: Mapping[str, str] | None = None,
 ) -> Measurements:
     """Build the stack once, then ``repeat`` repetitions per worker count.
 
@@ -648,6 +657,7 @@ def measure(
     (Node measured once per repetition, before the first); the others run ``fast-first``.
     ``log_dir``: copy the worker logs (one file per repetition) there before cleaning up.
     ``commit_function``: a file whose backend.commit_trader_runs replaces the migrated one.
+    ``worker_settings``: environment settings for every worker pool (before/after of a setting).
     """
     timeout = timeout_s or max(600.0, traders / 20)
     results: dict[int, list[dict[str, Any]]] = {}
@@ -668,7 +678,13 @@ def measure(
                 replace_commit_function(conn, commit_function)
         template_s = time.perf_counter() - started
         _log(f"template: {traders} traders + snapshot in {template_s:.1f}s")
-        stack = Stack(cluster=cluster, postmaster=postmaster, mix=mix, workdir=tmp)
+        stack = Stack(
+            cluster=cluster,
+            postmaster=postmaster,
+            mix=mix,
+            workdir=tmp,
+            worker_settings=dict(worker_settings or {}),
+        )
         main_workers = worker_counts[-1]
         if any(v.steady for v in variants):
             _set_durability(cluster, False)

@@ -28,6 +28,7 @@ from typing import Any
 
 from bench._png import Panel, Series, write_line_chart
 from bench.bench_end_to_end import REQUIRED_KEYS, VARIANTS, measure, summarize
+from traderctl.worker.config import ENV_VARS
 
 #: Targets of the end-to-end benchmark (10,000 traders on a 2-core machine).
 TARGET_WALL_S = {10_000: 30.0}
@@ -85,6 +86,16 @@ def _components() -> dict[str, Any]:
     return out
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or name not in ENV_VARS:
+        raise SystemExit(
+            f"--worker-setting {text!r}: expected NAME=VALUE with NAME one of traderctl's "
+            "settings (`traderctl worker --help` lists them)"
+        )
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--traders", type=int, default=10_000, help="traders (default 10000)")
@@ -118,12 +129,21 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="SQL file whose backend.commit_trader_runs replaces the migrated one (before/after)",
     )
+    parser.add_argument(
+        "--worker-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the workers (repeatable), e.g. TRADERCTL_WORKER_BATCH_SIZE=64; "
+        "every other setting stays at its default",
+    )
     parser.add_argument("--components", action="store_true", help="run the component benches too")
     parser.add_argument("--log-dir", type=Path, help="keep the worker logs in this directory")
     parser.add_argument(
         "--json-out", type=Path, help="also write every repetition's full figures to this file"
     )
     args = parser.parse_args(argv)
+    worker_settings = dict(_setting(s) for s in args.worker_setting)
     workers = max(1, args.workers)
     repeat = max(1, args.repeat or (3 if args.traders <= 20_000 else 1))
     scaling = args.scaling if args.scaling is not None else args.traders > 20_000
@@ -143,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         variants=variants,
         log_dir=args.log_dir,
         commit_function=args.commit_function,
+        worker_settings=worker_settings,
     )
     result = summarize(args.traders, workers, measured.by_workers[workers])
     result["mix"] = measured.mix.to_json()

@@ -242,6 +242,33 @@ def test_reproducer_3_memo_computes_from_our_data_only(rt, alone):
     assert result.error is None and result.filtered_symbols == tuple(SNAP.symbols)
 
 
+# The memo finds a master by the rows an array holds (its first row names the master): arrays
+# that pass that check but read differently afterwards must get nothing stored, and arrays
+# that differ from every master must get results on their own rows, as in the browser.
+FORGED_ROWS = """
+  var k = timeframes['1h'], k4 = timeframes['4h'], n = 0, J = JSON.stringify;
+  var fake = [0, '999', '999', '999', '999', '999', 0, '0', 0, '0', '0', '0'];
+  var shifty = new Proxy(k, { get: function (t, p) { return p === '7' && ++n > 1 ? fake : t[p]; } });
+  helpers.calculateRSI(shifty, 14); helpers.getLatestEMA(shifty, 20);
+  var same = k.slice(); same.extra = 1;
+  var own = J(helpers.calculateMA(same, 20)) === J(helpers.calculateMA(k, 20));
+  var headOnly = [k[0]].concat(k.slice(1).map(function () { return fake; }));
+  own = own && J(helpers.calculateRSI(headOnly, 14)) !== J(helpers.calculateRSI(k, 14));
+  var short = k4.slice(0, -1);
+  own = own && J(helpers.calculateMACDValues(short)) !== J(helpers.calculateMACDValues(k4));
+  var longer = k4.concat([fake]);
+  own = own && J(helpers.calculateMA(longer, 5)) !== J(helpers.calculateMA(k4, 5));
+  Object.defineProperty(k, 3, { get: function () { return fake; } });
+  helpers.calculateStochRSI(k);
+  return own;
+"""
+
+
+def test_arrays_forged_from_master_rows_get_nothing_stored(rt, alone):
+    result = attack(rt, alone, FORGED_ROWS)
+    assert result.error is None and result.filtered_symbols == tuple(SNAP.symbols)
+
+
 def test_reproducer_4_microtask_hang_fails_only_its_trader(rt, alone):
     # A hang in Promise jobs can only be stopped by replacing the isolate; the trader that
     # caused it fails at once (no second chance), so each such run costs it one failure.

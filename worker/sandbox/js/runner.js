@@ -218,16 +218,14 @@
   }
 
   /**
-   * The trader's own copy of a master series; the memo knows which master it came from.
+   * The trader's own copy of a master series (the memo finds the master again by its rows).
    * `fast`: Array.prototype.constructor is as at startup and no filter code ran since that
    * was checked, so `slice` (which looks it up for species) only consults the frozen Array;
    * it is ~20x faster than a loop here (element stores take a slower path once the
    * prototypes' properties are read-only).
    */
   function traderCopy(master, fast) {
-    var copy = fast ? ArrayPrototypeSlice(master) : copyArray(master);
-    memo.alias(copy, master);
-    return copy;
+    return fast ? ArrayPrototypeSlice(master) : copyArray(master);
   }
 
   function freezeTickers(parsed) {
@@ -374,10 +372,15 @@
     var types = wantTypes ? objectCreate(null) : null;
     var evaluated = 0;
     var frozenWrite = false;
+    var byTfs = [];
+    for (var b = 0; b < tfs.length; b++) {
+      ArrayPrototypePush(byTfs, hasOwn(series, tfs[b]) ? series[tfs[b]] : undefined);
+    }
     for (var s = 0; s < symbols.length; s++) {
       var sym = symbols[s];
       var ticker = hasOwn(tickers, sym) ? tickers[sym] : undefined;
-      if (!ticker || !hasHistory(sym)) continue;
+      // With timeframes, the loop below skips a symbol without history in any of them.
+      if (!ticker || (tfs.length === 0 && !hasHistory(sym))) continue;
       var timeframes = {};
       var masters = objectCreate(null);
       var skip = false;
@@ -385,19 +388,17 @@
       var fast = !privateCopies && hardener.arrayIntact();
       for (var t = 0; t < tfs.length; t++) {
         var tf = tfs[t];
-        var byTf = series[tf];
-        var kl = byTf !== undefined && hasOwn(byTf, sym) ? klinesOf(tf, byTf, sym) : undefined;
+        var byTf = byTfs[t];
+        var kl = byTf !== undefined && hasOwn(byTf, sym) ? byTf[sym] : undefined;
+        if (kl === PENDING) kl = klinesOf(tf, byTf, sym);
         if (!kl || kl.length < MIN_KLINES) {
           skip = true;
           break;
         }
         masters[tf] = kl;
-        defineProperty(timeframes, tf, {
-          value: privateCopies ? copyRows(kl) : traderCopy(kl, fast),
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        });
+        // A plain store is a define here: `tf` names a loaded interval (never '__proto__')
+        // and Object.prototype is locked, so no setter can be reached.
+        timeframes[tf] = privateCopies ? copyRows(kl) : traderCopy(kl, fast);
       }
       if (skip) continue;
       if (privateCopies) ticker = copyTicker(ticker);
