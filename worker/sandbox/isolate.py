@@ -39,7 +39,7 @@ from py_mini_racer._mini_racer import _make_context
 
 from traderctl.worker.errors import HelpersBundleError, SandboxHang, SnapshotLoadError
 from traderctl.worker.sandbox.types import BatchOutcome
-from traderctl.worker.sandbox.watchdog import DirectCalls, Span, Stopped, Watch
+from traderctl.worker.sandbox.watchdog import DirectCalls, GroupStop, Span, Stopped, Watch
 
 __all__ = ["V8_FLAGS", "BatchOutcome", "Isolate", "builtin_helpers_source"]
 
@@ -229,13 +229,16 @@ class Isolate:
 
     # -- runs -----------------------------------------------------------------------------
 
-    def run_batch(self, request: dict[str, Any], *, budget_s: float) -> BatchOutcome:
+    def run_batch(
+        self, request: dict[str, Any], *, budget_s: float, group: int = 1
+    ) -> BatchOutcome:
         """Run ``request['traders']`` in order; each trader gets ``budget_s`` seconds.
 
-        Stops at the first trader that overran its time or memory budget, or that left a
-        change behind that cannot be undone; the traders before it have their results.
-        Raises SandboxHang when our own preparation call overran (the isolate is then
-        unusable and must be replaced).
+        ``group`` > 1: up to that many traders per V8 call (:meth:`_run_groups`); otherwise
+        one call per trader. Stops at the first trader that overran its time or memory
+        budget, or that left a change behind that cannot be undone; the traders before it
+        have their results. Raises SandboxHang when our own preparation call overran (the
+        isolate is then unusable and must be replaced).
         """
         request_json = json.dumps(json.dumps(request))
         # Parse the snapshot series this batch reads first, outside any trader's budget:
@@ -249,6 +252,60 @@ class Isolate:
             memory_cap=self._memory_bytes,
             heap_limit_reached=self._heap_limit_reached,
         )
+        if group > 1:
+            return self._run_groups(count, watch, group)
+        return self._run_each(count, watch)
+
+    def _run_groups(self, count: int, watch: Watch, group: int) -> BatchOutcome:
+        """Up to ``group`` traders per call, one call per trader again after any doubt.
+
+        A call runs its traders, settling each right after it, and returns their results;
+        their Promise jobs run after it, all together. Their time and memory show up in the
+        next call (or the final settle-only one) before its first trader begins, where the
+        watchdog cannot tell whose they are. So a group's results are kept only once the
+        next call got past that point cleanly. Any stop, and anything left behind, ends the
+        group mode for this batch: the results kept are returned with ``regroup``, and the
+        runtime runs the rest one trader per call, where blame is exact. Only a trader's own
+        code overrunning its time is blamed here (``timed_out``): that run counts as its
+        first, so an endless loop still costs two budgets.
+        """
+        tok = self._tok
+        kept: list[dict[str, Any]] = []
+        provisional: list[dict[str, Any]] = []
+        first = 0
+        while True:
+            end = min(first + group, count)
+            try:
+                text = watch.group_call(f"__traderctl.runGroup({tok}, {first}, {end})", first)
+            except GroupStop as stop:
+                if not stop.previous:
+                    kept += provisional
+                stop = watch.recover(stop, f"__traderctl.settle({tok})")
+                timed_out = stop.index if stop.index >= 0 and stop.kind == "timeout" else None
+                return BatchOutcome(
+                    results=kept, replace=stop.replace, regroup=True, timed_out=timed_out
+                )
+            step = cast(dict[str, Any], json.loads(cast(str, text)))
+            if step["left"]:
+                at = int(step["at"])
+                if at < first:  # the previous group's Promise jobs: whose, is unknown
+                    return BatchOutcome(results=kept, replace=True, regroup=True)
+                # Trader `at`'s own code (no Promise job of this group has run): exact.
+                return BatchOutcome(
+                    results=kept + provisional + list(step["results"])[: at - first],
+                    stopped_at=at,
+                    stop_kind="tampering",
+                    stop_detail=str(step["left"]),
+                    replace=True,
+                )
+            kept += provisional
+            if first >= count:
+                return BatchOutcome(results=kept)
+            provisional = list(step["results"])
+            first = end
+
+    def _run_each(self, count: int, watch: Watch) -> BatchOutcome:
+        """One call per trader: call i settles trader i-1 and runs trader i."""
         tok = self._tok
         results: list[dict[str, Any]] = []
         pending: dict[str, Any] = {}

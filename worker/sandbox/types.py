@@ -124,3 +124,8 @@ class BatchOutcome:
     stop_detail: str = ""
     replace: bool = False
     unsure: bool = False
+    #: Group mode only: something happened that no single trader can be blamed for yet;
+    #: the traders after ``results`` must run again one per call (``timed_out``: one of them
+    #: overran its time in its own code, which counts as its first run).
+    regroup: bool = False
+    timed_out: int | None = None

@@ -25,13 +25,14 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from py_mini_racer import JSOOMException
 from py_mini_racer._context import _UNCANCELABLE_TASK_CALLBACK_ID, Context
 
-__all__ = ["DirectCalls", "Span", "Stopped", "Watch", "resident_bytes"]
+__all__ = ["DirectCalls", "GroupStop", "Span", "Stopped", "Watch", "resident_bytes"]
 
+_S = TypeVar("_S", bound="Stopped")
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _STATM: list[int] = []
 
@@ -71,6 +72,22 @@ class Stopped(Exception):
         self.index = index
         self.replace = replace
         self.unsure = unsure
+
+
+class GroupStop(Stopped):
+    """A group call was stopped (group mode, see :meth:`Watch.group_call`).
+
+    ``previous``: the stop fell before this call's first trader began (in the previous
+    group's Promise jobs or their clean-up), so any trader of the previous group may be the
+    cause, not only one of this group. ``index`` is the trader whose own code overran its
+    time (exact), or -1 when no single trader can be blamed.
+    """
+
+    def __init__(
+        self, kind: str, *, previous: bool, index: int = -1, replace: bool = False
+    ) -> None:
+        super().__init__(kind, index, replace=replace)
+        self.previous = previous
 
 
 @dataclass
@@ -171,6 +188,9 @@ class Watch:
         # Before the hand-over, time and memory are the previous trader's.
         owner = previous
         mine: Span | None = None
+        # Whether a poll saw the hand-over while the heap limit was not reached yet: only
+        # then is a heap-limit stop found after the call certainly this trader's.
+        clear_at_hand_over = False
         task_id, handle = calls.start(code)
         while True:
             value = calls.wait(self._poll)
@@ -178,6 +198,7 @@ class Watch:
                 break
             if mine is None and progress[0] >= flip:
                 mine = owner = Span(index, time.monotonic(), resident_bytes())
+                clear_at_hand_over = not self._heap_limit_reached()
             if owner is None:
                 continue
             rss = resident_bytes() if owner.rss_start is not None else None
@@ -192,10 +213,10 @@ class Watch:
         try:
             result = calls.convert(value)
         except JSOOMException:
-            raise Stopped("out_of_memory", self._blame(index, previous), replace=True) from None
+            raise self._heap_stop(index, previous, clear_at_hand_over) from None
         rss = resident_bytes()
         if self._heap_limit_reached():
-            raise Stopped("out_of_memory", self._blame(index, previous), replace=True)
+            raise self._heap_stop(index, previous, clear_at_hand_over)
         if progress[0] < flip:
             # No hand-over (a settle-only call, or the previous trader left something behind
             # that the caller reports): the whole call was the previous trader's.
@@ -212,7 +233,51 @@ class Watch:
         span.rss_end = rss
         return result, span
 
-    def _stop(self, task_id: int, stopped: Stopped) -> Stopped:
+    def group_call(self, code: str, first: int) -> object:
+        """Run ``code`` (a group call whose first trader is ``first``); its result.
+
+        Every phase the progress words show (a trader's own code, a clean-up, the previous
+        group's Promise jobs) gets the budget, and its memory growth the cap. Raises GroupStop:
+        exact (``index``) only for a trader's own code overrunning its time; a memory stop is
+        always counted against both groups, since Promise jobs still pending from earlier
+        traders of the group may hold what the current one is blamed for.
+        """
+        calls, progress = self._calls, self._progress
+        hand_over = 2 * first + 2
+        budget_s, cap = self._budget_s, self._memory_cap
+        seen = (progress[0], progress[1])
+        since = time.monotonic()
+        rss_call = rss_phase = resident_bytes()
+        task_id, handle = calls.start(code)
+        while True:
+            value = calls.wait(self._poll)
+            if value is not None:
+                break
+            now = time.monotonic()
+            current = (progress[0], progress[1])
+            if current != seen:
+                seen, since, rss_phase = current, now, resident_bytes()
+                continue
+            rss = resident_bytes()
+            if rss is not None and rss_phase is not None and rss - rss_phase > cap:
+                raise self._stop(task_id, GroupStop("out_of_memory", previous=True, replace=True))
+            if now - since > budget_s:
+                previous = current[0] < hand_over
+                own = not previous and current[1] == 0 and current[0] % 2 == 0
+                index = current[0] // 2 - 1 if own else -1
+                raise self._stop(task_id, GroupStop("timeout", previous=previous, index=index))
+        del handle
+        try:
+            result = calls.convert(value)
+        except JSOOMException:
+            raise GroupStop("out_of_memory", previous=True, replace=True) from None
+        rss = resident_bytes()
+        grew = rss is not None and rss_call is not None and rss - rss_call > cap
+        if grew or self._heap_limit_reached():
+            raise GroupStop("out_of_memory", previous=True, replace=True)
+        return result
+
+    def _stop(self, task_id: int, stopped: _S) -> _S:
         """Cancel the running call; wait for its (terminated) result unless it cannot end.
 
         A call stopped in the trader's own code ends at once, and one queued behind Promise
@@ -232,7 +297,7 @@ class Watch:
                 calls.convert(value)
         return stopped
 
-    def recover(self, stopped: Stopped, settle_code: str) -> Stopped:
+    def recover(self, stopped: _S, settle_code: str) -> _S:
         """After a stop in the trader's own code: its leftover jobs and clean-up, bounded."""
         if stopped.replace:
             return stopped
@@ -244,8 +309,18 @@ class Watch:
         stopped.replace = bool(left)
         return stopped
 
-    def _blame(self, index: int, previous: Span | None) -> int:
-        """Whose memory a heap-limit stop was, by the progress word at that moment."""
-        if previous is not None and self._progress[0] < 2 * index + 2:
-            return previous.index
-        return index
+    def _heap_stop(self, index: int, previous: Span | None, clear_at_hand_over: bool) -> Stopped:
+        """Whose the heap limit reached during call ``index`` was.
+
+        V8 stops whatever runs when the limit is reached, and the call goes on: the flag is
+        read afterwards. Before the hand-over it is the previous trader's (its Promise jobs);
+        after one that a poll saw with the flag still clear, this trader's. Otherwise (the
+        limit and the hand-over fell between two polls, typical for jobs that allocate until
+        the limit) nobody can be named: the previous trader is blamed ``unsure`` and runs
+        again alone, where its jobs can only show up in the settle-only call after it.
+        """
+        if previous is None or clear_at_hand_over:
+            return Stopped("out_of_memory", index, replace=True)
+        if self._progress[0] < 2 * index + 2:
+            return Stopped("out_of_memory", previous.index, replace=True)
+        return Stopped("out_of_memory", previous.index, replace=True, unsure=True)

@@ -478,6 +478,7 @@
     var request = jsonParse(requestJson);
     batch = request;
     progress[0] = 0;
+    progress[1] = 0;
     var traders = request.traders;
     var lists = request.symbolLists;
     var parsed = 0;
@@ -511,6 +512,7 @@
    */
   function runTrader(t, index) {
     checkToken(t);
+    progress[1] = 0;
     progress[0] = 2 * index + 1;
     if (index > 0) {
       var left = settleNow();
@@ -527,6 +529,35 @@
   function settleNow() {
     resetTraderState();
     return hardener.resetGlobals();
+  }
+
+  /**
+   * Traders `from` .. `to - 1` of the current batch in one call (group mode; docs/sandbox.md
+   * "Groups"). Each trader is settled right after it ran, so the next one starts from the
+   * globals as at startup. The Promise jobs they queue run only after this call returns,
+   * all together: progress[1] = 1 marks that phase, whose time and memory Python cannot
+   * place on one trader, so an overrun there makes it run the group again one trader per
+   * call. Returns JSON text {left, at, results}: `left` is '' or what trader `at` left behind
+   * (`at` < `from`: the previous group's Promise jobs did; otherwise trader `at`'s own code,
+   * as no Promise job of this group has run yet); `results` are those of the traders run.
+   * `from` == `to` only settles the previous group.
+   */
+  function runGroup(t, from, to) {
+    checkToken(t);
+    progress[1] = 0;
+    var out = [];
+    for (var i = from; i < to; i++) {
+      progress[0] = 2 * i + 1;
+      var left = settleNow();
+      if (left !== '') return jsonStringify({ left: left, at: i - 1, results: out });
+      progress[0] = 2 * i + 2;
+      var req = batch.traders[i];
+      ArrayPrototypePush(out, runOne(req, batch.symbolLists[req.symbols], batch.options || {}));
+    }
+    progress[0] = 2 * to + 1;
+    var last = settleNow();
+    progress[1] = 1;
+    return jsonStringify({ left: last, at: to - 1, results: out });
   }
 
   /**
@@ -567,6 +598,7 @@
     },
     beginBatch: beginBatch,
     runTrader: runTrader,
+    runGroup: runGroup,
     settle: settle,
     stats: function (t) {
       checkToken(t);
