@@ -53,9 +53,9 @@ class FilterRuntime:
     """One V8 isolate holding a market snapshot, evaluating traders against it.
 
     Load data with :meth:`set_tickers` / :meth:`set_series` (each skipped when the version is
-    unchanged), then call :meth:`run_trader` or :meth:`run_traders` (one V8 call per trader,
-    each trader under its own time and memory budget). Not thread-safe: one thread per
-    runtime.
+    unchanged), then call :meth:`run_trader` or :meth:`run_traders` (groups of traders per V8
+    call, one trader per call after any doubt; each trader under its own time and memory
+    budget). Not thread-safe: one thread per runtime.
     """
 
     def __init__(self, settings: Settings, *, memo: bool = True, group: int = GROUP) -> None:

@@ -2,12 +2,17 @@
 
 Why this shape (private to sandbox, used by isolate.py):
 
-* One V8 call per trader. mini-racer runs the Promise jobs a call queued right after that
-  call, so trader i's jobs run before the call for trader i+1 starts, and that call first
-  settles trader i. The runner writes a progress word (runner.js) that this module reads
-  from memory while the call runs, with no call into V8: until it says that trader i+1's own
-  code began, the time and memory are trader i's. A hang or an allocation in Promise jobs is
-  thus blamed on the trader that queued them, never on the next one.
+* One V8 call per trader (:meth:`Watch.call`). mini-racer runs the Promise jobs a call
+  queued right after that call, so trader i's jobs run before the call for trader i+1
+  starts, and that call first settles trader i. The runner writes a progress word
+  (runner.js) that this module reads from memory while the call runs, with no call into V8:
+  until it says that trader i+1's own code began, the time and memory are trader i's. A hang
+  or an allocation in Promise jobs is thus blamed on the trader that queued them, never on
+  the next one.
+* Or a group of traders per call (:meth:`Watch.group_call`), cheaper while nothing goes
+  wrong: each phase the progress words show gets the budget, and what cannot be placed on
+  one trader (the group's Promise jobs, memory) makes isolate.py run the traders again one
+  per call.
 * Calls go straight to mini-racer's task API from this thread and wait on its result queue
   with a poll timeout; that timeout is the watchdog's clock. Going through asyncio (future,
   event-loop wake-up, timers) cost ~0.15 ms of CPU per call against ~0.08 ms this way, and

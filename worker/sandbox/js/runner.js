@@ -8,11 +8,12 @@
  * - Every built-in is frozen by harden.js before any tenant code runs, and this file calls
  *   built-ins only through "primordials" captured at start (e.g. ArrayPrototypePush), so no
  *   object a filter can reach sits on the runner's or the memo's call paths.
- * - One V8 call per trader (`runTrader`). V8 runs the Promise jobs a trader queued right
- *   after its call, so the call for the next trader first settles the previous one (deletes
- *   the globals it and its jobs created); a progress word in memory Python reads while the
- *   call runs tells the watchdog whose time and memory it is (the previous trader's jobs, or
- *   this trader). The batch ends with one `settle` call for the last trader.
+ * - One V8 call per trader (`runTrader`), or a group of them (`runGroup`, below). V8 runs
+ *   the Promise jobs a trader queued right after its call, so the call for the next trader
+ *   first settles the previous one (deletes the globals it and its jobs created); a progress
+ *   word in memory Python reads while the call runs tells the watchdog whose time and memory
+ *   it is (the previous trader's jobs, or this trader). The batch ends with one settle-only
+ *   call for the last trader.
  * - Entry points require a secret token, so filter code that finds `__traderctl` cannot
  *   load data or start runs; the entry object and everything reachable from it is frozen.
  *
