@@ -4463,7 +4463,7 @@ CREATE TRIGGER procrastinate_trigger_status_events_insert_v1 AFTER INSERT ON pro
 -- Name: procrastinate_jobs procrastinate_trigger_status_events_update_v1; Type: TRIGGER; Schema: procrastinate; Owner: -
 --
 
-CREATE TRIGGER procrastinate_trigger_status_events_update_v1 AFTER UPDATE OF status ON procrastinate.procrastinate_jobs FOR EACH ROW EXECUTE FUNCTION procrastinate.procrastinate_trigger_function_status_events_update_v1();
+CREATE TRIGGER procrastinate_trigger_status_events_update_v1 AFTER UPDATE OF status ON procrastinate.procrastinate_jobs FOR EACH ROW WHEN ((NOT ((old.status = 'todo'::procrastinate.procrastinate_job_status) AND (new.status = 'doing'::procrastinate.procrastinate_job_status) AND ((new.task_name)::text = 'run_trader'::text)))) EXECUTE FUNCTION procrastinate.procrastinate_trigger_function_status_events_update_v1();
 
 
 --

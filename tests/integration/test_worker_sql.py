@@ -87,6 +87,35 @@ def test_claim_takes_priority_order_and_one_job_per_lock(conn: psycopg.Connectio
     assert job_statuses(conn)[j_other_queue] == "todo"
 
 
+def events_of(conn: psycopg.Connection[Any], job_id: int) -> list[str]:
+    rows = conn.execute(
+        "select type::text from procrastinate.procrastinate_events where job_id = %s order by id",
+        (job_id,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_claiming_a_trader_job_writes_no_started_event(conn: psycopg.Connection[Any]) -> None:
+    # The claim's `started` row said nothing the job row does not (migration
+    # 20261201060000); every other status change is still recorded, for any task.
+    user = make_user(conn, tier="elite")
+    job = enqueue(conn, make_trader(conn, user_id=user, code="return 1;"), SLOT)
+    other = conn.execute(
+        "insert into procrastinate.procrastinate_jobs (queue_name, task_name, lock, args, status)"
+        " values ('maintenance', 'other_task', 'x', '{}', 'todo') returning id"
+    ).fetchone()
+    assert other is not None
+    worker = register(conn)
+    assert claim(conn, worker) == [job]
+    assert job_statuses(conn)[job] == "doing" and events_of(conn, job) == ["deferred"]
+    conn.execute("select backend.requeue_job(%s, null, true, 5)", (job,))
+    assert events_of(conn, job) == ["deferred", "deferred_for_retry"]
+    conn.execute(
+        "update procrastinate.procrastinate_jobs set status = 'doing' where id = %s", other
+    )
+    assert events_of(conn, other[0]) == ["deferred", "started"]
+
+
 def test_two_claims_skip_each_others_rows(db_url: str, conn: psycopg.Connection[Any]) -> None:
     user = make_user(conn, tier="elite")
     jobs = [
