@@ -47,7 +47,9 @@ __all__ = ["V8_FLAGS", "BatchOutcome", "Isolate", "builtin_helpers_source"]
 #: default is ``--single-threaded`` (for processes that fork after starting V8, which ours do
 #: not); it made helper code ~2x slower (StochRSI+MACD micro-bench: 84 ms vs 42 ms) because
 #: garbage collection and optimizing compilation then run on the JavaScript thread.
-V8_FLAGS: tuple[str, ...] = ()
+#: ``--max-semi-space-size=4`` (MB) keeps the young generation small: a run's garbage dies
+#: young, and a large young generation only kept pages resident (docs/sandbox.md, V8 flags).
+V8_FLAGS: tuple[str, ...] = ("--max-semi-space-size=4",)
 
 #: Bytes of the memo store per cell (a boxed number plus array slot, rounded up).
 _BYTES_PER_MEMO_CELL = 24
