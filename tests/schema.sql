@@ -671,13 +671,6 @@ begin
         returning id, procrastinate_jobs.queue_name, procrastinate_jobs.task_name,
                   procrastinate_jobs.args, procrastinate_jobs.scheduled_at
     ),
-    deferred as (
-        -- What procrastinate_trigger_status_events_insert_v1 writes, when bypassed.
-        insert into procrastinate.procrastinate_events (job_id, type)
-        select i.id, 'deferred'
-        from inserted i
-        where v_bulk
-    ),
     scheduled as (
         -- What procrastinate_trigger_scheduled_events_v1 writes, when bypassed.
         insert into procrastinate.procrastinate_events (job_id, type, at)
@@ -1516,6 +1509,22 @@ $$;
 --
 
 COMMENT ON FUNCTION backend.trader_context(p_trader_id uuid) IS 'One row for the trader (none if it was deleted): scheduling fields plus the owner''s tier limits; max_symbols NULL = unlimited. Called by the worker before each run.';
+
+
+--
+-- Name: trader_job_slot(jsonb); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.trader_job_slot(args jsonb) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN ((args ->> 'slot'::text) ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$'::text) THEN (('0001-01-01 00:00:00'::timestamp without time zone + make_interval(years => ((substr((args ->> 'slot'::text), 1, 4))::integer - 1), months => ((substr((args ->> 'slot'::text), 6, 2))::integer - 1), days => ((substr((args ->> 'slot'::text), 9, 2))::integer - 1), hours => (substr((args ->> 'slot'::text), 12, 2))::integer, mins => (substr((args ->> 'slot'::text), 15, 2))::integer, secs => ((substr((args ->> 'slot'::text), 18, 2))::integer)::double precision)) AT TIME ZONE 'UTC'::text) ELSE NULL::timestamp with time zone END;
+
+
+--
+-- Name: FUNCTION trader_job_slot(args jsonb); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.trader_job_slot(args jsonb) IS 'The slot of a run_trader job''s args (enqueue format), NULL if absent or malformed.';
 
 
 --
@@ -2926,7 +2935,11 @@ CREATE VIEW ops.queue_depth AS
                 CASE
                     WHEN (j_1.status = 'todo'::procrastinate.procrastinate_job_status) THEN COALESCE(j_1.scheduled_at, ( SELECT max(e.at) AS max
                        FROM procrastinate.procrastinate_events e
-                      WHERE ((e.job_id = j_1.id) AND (e.type = ANY (ARRAY['deferred'::procrastinate.procrastinate_job_event_type, 'deferred_for_retry'::procrastinate.procrastinate_job_event_type, 'retried'::procrastinate.procrastinate_job_event_type])))))
+                      WHERE ((e.job_id = j_1.id) AND (e.type = ANY (ARRAY['deferred'::procrastinate.procrastinate_job_event_type, 'deferred_for_retry'::procrastinate.procrastinate_job_event_type, 'retried'::procrastinate.procrastinate_job_event_type])))),
+                    CASE
+                        WHEN ((j_1.task_name)::text = 'run_trader'::text) THEN backend.trader_job_slot(j_1.args)
+                        ELSE NULL::timestamp with time zone
+                    END)
                     ELSE NULL::timestamp with time zone
                 END AS waiting_since
            FROM procrastinate.procrastinate_jobs j_1
@@ -4442,7 +4455,7 @@ CREATE TRIGGER procrastinate_trigger_abort_requested_events_v1 AFTER UPDATE OF a
 -- Name: procrastinate_jobs procrastinate_trigger_delete_jobs_v1; Type: TRIGGER; Schema: procrastinate; Owner: -
 --
 
-CREATE TRIGGER procrastinate_trigger_delete_jobs_v1 BEFORE DELETE ON procrastinate.procrastinate_jobs FOR EACH ROW EXECUTE FUNCTION procrastinate.procrastinate_unlink_periodic_defers_v1();
+CREATE TRIGGER procrastinate_trigger_delete_jobs_v1 BEFORE DELETE ON procrastinate.procrastinate_jobs FOR EACH ROW WHEN (((old.task_name)::text <> 'run_trader'::text)) EXECUTE FUNCTION procrastinate.procrastinate_unlink_periodic_defers_v1();
 
 
 --
@@ -4456,7 +4469,7 @@ CREATE TRIGGER procrastinate_trigger_scheduled_events_v1 AFTER INSERT OR UPDATE 
 -- Name: procrastinate_jobs procrastinate_trigger_status_events_insert_v1; Type: TRIGGER; Schema: procrastinate; Owner: -
 --
 
-CREATE TRIGGER procrastinate_trigger_status_events_insert_v1 AFTER INSERT ON procrastinate.procrastinate_jobs FOR EACH ROW WHEN ((new.status = 'todo'::procrastinate.procrastinate_job_status)) EXECUTE FUNCTION procrastinate.procrastinate_trigger_function_status_events_insert_v1();
+CREATE TRIGGER procrastinate_trigger_status_events_insert_v1 AFTER INSERT ON procrastinate.procrastinate_jobs FOR EACH ROW WHEN (((new.status = 'todo'::procrastinate.procrastinate_job_status) AND ((new.task_name)::text <> 'run_trader'::text))) EXECUTE FUNCTION procrastinate.procrastinate_trigger_function_status_events_insert_v1();
 
 
 --

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +79,33 @@ def add_job(
     scheduled_at: datetime | None = None,
     worker_id: int | None = None,
     lock: str | None = None,
+    slot: str | None = None,
 ) -> int:
-    """A job inserted as todo (procrastinate's 'deferred' event), then moved to status."""
+    """A job inserted as todo, then moved to status. On a traders.* queue it is a trader
+    job, whose wait starts at its slot (``enqueued_at`` or ``slot``: it has no 'deferred'
+    event); on any other queue ``enqueued_at`` dates procrastinate's 'deferred' event."""
+    trader_job = queue.startswith("traders.")
+    args: dict[str, str] = {"trader_id": str(uuid.uuid4())}
+    if trader_job and enqueued_at is not None:
+        slot = enqueued_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    if slot is not None:
+        args["slot"] = slot
     row = conn.execute(
         "insert into procrastinate.procrastinate_jobs"
         " (queue_name, task_name, lock, queueing_lock, args, scheduled_at)"
-        " values (%s, 'run_trader', %s, %s, %s, %s) returning id",
-        (queue, lock, lock, json.dumps({"trader_id": str(uuid.uuid4())}), scheduled_at),
+        " values (%s, %s, %s, %s, %s, %s) returning id",
+        (
+            queue,
+            "run_trader" if trader_job else "other_task",
+            lock,
+            lock,
+            json.dumps(args),
+            scheduled_at,
+        ),
     ).fetchone()
     assert row is not None
     job_id = int(row[0])
-    if enqueued_at is not None:
+    if enqueued_at is not None and not trader_job:
         conn.execute(
             "update procrastinate.procrastinate_events set at = %s"
             " where job_id = %s and type = 'deferred'",
@@ -171,7 +187,7 @@ def test_execution_time_by_interval(conn: Conn) -> None:
 
 
 def test_queue_depth_and_oldest_waiting(conn: Conn) -> None:
-    t0 = now(conn)
+    t0 = now(conn).replace(microsecond=0)  # a slot has whole seconds
     add_job(conn, enqueued_at=t0 - timedelta(minutes=3))
     add_job(conn, enqueued_at=t0 - timedelta(seconds=30))
     add_job(conn, scheduled_at=t0 + timedelta(minutes=10))  # delayed, not waiting
@@ -187,6 +203,54 @@ def test_queue_depth_and_oldest_waiting(conn: Conn) -> None:
     assert float(one["oldest_waiting_age_s"]) == pytest.approx(180, abs=5)
     assert rows["traders.5m"]["waiting"] == 0 and rows["traders.5m"]["oldest_waiting_age_s"] is None
     assert rows["traderctl.maintenance"]["waiting"] == 1
+    assert rows["traderctl.maintenance"]["oldest_waiting_since"] == t0 - timedelta(seconds=5)
+
+
+def test_queue_depth_dates_a_retried_trader_job_from_its_retry(conn: Conn) -> None:
+    # A trader job has no 'deferred' event: it waits since its slot, unless it was put
+    # back in todo later (a retry, `traderctl requeue`), which procrastinate records.
+    t0 = now(conn).replace(microsecond=0)
+    job = add_job(conn, enqueued_at=t0 - timedelta(minutes=30), status="failed")
+    conn.execute(
+        "update procrastinate.procrastinate_jobs set status = 'todo' where id = %s", (job,)
+    )
+    conn.execute(
+        "update procrastinate.procrastinate_events set at = %s"
+        " where job_id = %s and type = 'retried'",
+        (t0 - timedelta(minutes=2), job),
+    )
+    one = {r["queue_name"]: r for r in view(conn, "queue_depth")}["traders.1m"]
+    assert one["waiting"] == 1
+    assert one["oldest_waiting_since"] == t0 - timedelta(minutes=2)
+
+
+@pytest.mark.parametrize("slot", ["", "yesterday", "2026-12-01", "2026-12-01T00:00:00Z"])
+def test_queue_depth_survives_a_hand_made_trader_job(conn: Conn, slot: str) -> None:
+    # Only the enqueue function's slot format is read; anything else leaves the job
+    # undated instead of making the view (and the alerts built on it) fail.
+    add_job(conn, slot=slot)
+    one = {r["queue_name"]: r for r in view(conn, "queue_depth")}["traders.1m"]
+    assert one["waiting"] == 1 and one["oldest_waiting_since"] is None
+
+
+@pytest.mark.parametrize(
+    ("slot", "expected"),
+    [
+        ("2026-12-01T13:05:00+00:00", datetime(2026, 12, 1, 13, 5, tzinfo=UTC)),
+        ("2028-02-29T23:59:59+00:00", datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC)),
+        # Impossible dates in the right shape do not raise either (they roll over).
+        ("2026-02-30T00:00:00+00:00", datetime(2026, 3, 2, tzinfo=UTC)),
+        ("2026-13-01T00:00:00+00:00", datetime(2027, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_trader_job_slot_reads_the_enqueue_format(
+    conn: Conn, slot: str, expected: datetime
+) -> None:
+    conn.execute("set timezone = 'America/New_York'")  # the session's zone plays no part
+    row = conn.execute(
+        "select backend.trader_job_slot(jsonb_build_object('slot', %s::text))", (slot,)
+    ).fetchone()
+    assert row == (expected,)
 
 
 def test_failure_rate_by_interval(conn: Conn) -> None:

@@ -26,11 +26,14 @@ def scrape(url: str) -> dict[str, float]:
 def test_metrics_server_serves_registry_and_queue_depth(
     db_url: str, conn: psycopg.Connection[Any]
 ) -> None:
+    # Trader jobs wait since their slot (they have no 'deferred' event).
     conn.execute(
         "insert into procrastinate.procrastinate_jobs (queue_name, task_name, args)"
-        " values ('traders.5m', 'run_trader', '{}'), ('traders.5m', 'run_trader', '{}')"
+        " select 'traders.5m', 'run_trader', jsonb_build_object('slot', to_char("
+        "   (now() - interval '90 seconds') at time zone 'UTC',"
+        '   \'YYYY-MM-DD"T"HH24:MI:SS"+00:00"\'))'
+        " from generate_series(1, 2)"
     )
-    conn.execute("update procrastinate.procrastinate_events set at = now() - interval '90 seconds'")
     registry = CollectorRegistry()
     runs = Counter("traderctl_test_runs", "A process's own metric.", registry=registry)
     runs.inc(3)

@@ -95,9 +95,10 @@ def events_of(conn: psycopg.Connection[Any], job_id: int) -> list[str]:
     return [r[0] for r in rows]
 
 
-def test_claiming_a_trader_job_writes_no_started_event(conn: psycopg.Connection[Any]) -> None:
-    # The claim's `started` row said nothing the job row does not (migration
-    # 20261201060000); every other status change is still recorded, for any task.
+def test_a_trader_job_writes_no_deferred_or_started_event(conn: psycopg.Connection[Any]) -> None:
+    # The enqueue's `deferred` row and the claim's `started` row said nothing the job row
+    # does not (migrations 20261201060000 and 20261201070000); every other status change
+    # is still recorded, and every change of any other task's job.
     user = make_user(conn, tier="elite")
     job = enqueue(conn, make_trader(conn, user_id=user, code="return 1;"), SLOT)
     other = conn.execute(
@@ -107,9 +108,9 @@ def test_claiming_a_trader_job_writes_no_started_event(conn: psycopg.Connection[
     assert other is not None
     worker = register(conn)
     assert claim(conn, worker) == [job]
-    assert job_statuses(conn)[job] == "doing" and events_of(conn, job) == ["deferred"]
+    assert job_statuses(conn)[job] == "doing" and events_of(conn, job) == []
     conn.execute("select backend.requeue_job(%s, null, true, 5)", (job,))
-    assert events_of(conn, job) == ["deferred", "deferred_for_retry"]
+    assert events_of(conn, job) == ["deferred_for_retry"]
     conn.execute(
         "update procrastinate.procrastinate_jobs set status = 'doing' where id = %s", other
     )
