@@ -901,14 +901,23 @@ begin
     get diagnostics signals = row_count;
 
     with doomed as (
-        select r.id from public.trader_runs r
+        select r.id, r.trader_id, r.slot from public.trader_runs r
         where r.finished_at < now() - least(p_runs_age, p_signals_age)
           and (
               r.finished_at < now() - p_signals_age
-              or not exists (select 1 from public.signals s where s.run_id = r.id)
+              or not exists (
+                  select 1 from public.signals s
+                  where s.trader_id = r.trader_id and s.slot = r.slot
+              )
           )
         order by r.finished_at
         limit p_batch
+    ),
+    their_signals as (
+        -- What the run_id foreign key's cascade did: a run older than p_signals_age goes
+        -- with any signal it still has.
+        delete from public.signals s using doomed d
+        where s.trader_id = d.trader_id and s.slot = d.slot
     )
     delete from public.trader_runs r using doomed d where r.id = d.id;
     get diagnostics runs = row_count;
@@ -3536,6 +3545,13 @@ COMMENT ON TABLE public.signals IS 'Edge-triggered matches: symbol matched on th
 
 
 --
+-- Name: COLUMN signals.run_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.signals.run_id IS 'The run that raised it (trader_runs.id; same trader_id and slot). Not a foreign key: written only by backend.commit_trader_runs, from the run it inserts.';
+
+
+--
 -- Name: COLUMN signals.shadow; Type: COMMENT; Schema: public; Owner: -
 --
 
@@ -4347,13 +4363,6 @@ CREATE INDEX signals_created_at_idx ON public.signals USING btree (created_at);
 
 
 --
--- Name: signals_run_id_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX signals_run_id_idx ON public.signals USING btree (run_id);
-
-
---
 -- Name: signals_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -4588,14 +4597,6 @@ ALTER TABLE ONLY procrastinate.procrastinate_periodic_defers
 
 ALTER TABLE ONLY public.browser_runs
     ADD CONSTRAINT browser_runs_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.traders(id) ON DELETE CASCADE;
-
-
---
--- Name: signals signals_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.signals
-    ADD CONSTRAINT signals_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.trader_runs(id) ON DELETE CASCADE;
 
 
 --

@@ -350,6 +350,29 @@ def test_prune_history_respects_ages(conn: psycopg.Connection[Any], trader) -> N
     assert conn.execute("select count(*) from public.trader_runs").fetchone() == (0,)
 
 
+def test_prune_history_takes_a_runs_signals_with_it(conn: psycopg.Connection[Any], trader) -> None:
+    # signals.run_id is no foreign key (migration 20261201080000): a run retention deletes
+    # must still take every signal it raised, even one whose own age would keep it, and
+    # leave the trader's other runs' signals alone.
+    settings = Settings(retention_jobs_hours=1, retention_runs_hours=2, retention_signals_hours=24)
+    old, recent = SLOT - timedelta(days=3), SLOT
+    commit(conn, [run_record(trader, old, 1, ["AAA", "BBB"])])
+    commit(conn, [run_record(trader, recent, 2, ["CCC"])])
+    assert sorted(sym for _, sym in signals_of(conn, trader)) == ["AAA", "BBB", "CCC"]
+    conn.execute(
+        "update public.trader_runs set finished_at = now() - interval '3 days' where slot = %s",
+        (old,),
+    )
+    prune_history(conn, settings)
+    assert conn.execute("select slot from public.trader_runs").fetchall() == [(recent,)]
+    assert signals_of(conn, trader) == [(recent, "CCC")]
+    orphans = conn.execute(
+        "select count(*) from public.signals s"
+        " where not exists (select 1 from public.trader_runs r where r.id = s.run_id)"
+    ).fetchone()
+    assert orphans == (0,)
+
+
 def test_prune_history_removes_browser_reports_with_the_runs_age(
     conn: psycopg.Connection[Any], trader
 ) -> None:
