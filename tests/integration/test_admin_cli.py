@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -400,7 +401,9 @@ def test_stats_json_table_and_check(db_url: str, conn: Conn, fleet: dict[str, An
 
 
 def test_stats_watch_json_redraws(db_url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": db_url}
+    # PYTHONFAULTHANDLER: if Ctrl-C ever fails to stop it, SIGABRT makes the process print
+    # where it was stuck, which the failure then shows.
+    env = {**os.environ, "DATABASE_URL": db_url, "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen(
         [*TRADERCTL, "stats", "--watch", "--json", "--every", "0.5"],
         stdout=subprocess.PIPE,
@@ -414,8 +417,13 @@ def test_stats_watch_json_redraws(db_url: str) -> None:
         assert set(json.loads(first)) == {"generated_at", *OPS_VIEWS}
         assert json.loads(second)["generated_at"] > json.loads(first)["generated_at"]
     finally:
-        proc.send_signal(2)  # SIGINT, as Ctrl-C
-        _, stderr = proc.communicate(timeout=20)
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C
+        try:
+            _, stderr = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, stderr = proc.communicate(timeout=20)  # closes the pipes either way
+            pytest.fail(f"stats --watch ignored Ctrl-C for 20 s; where it was:\n{stderr}")
     assert proc.returncode == 0, stderr
     assert "stopped" in stderr
 
