@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from py_mini_racer import JSEvalException, JSOOMException, MiniRacer, init_mini_racer
+from py_mini_racer import JSEvalException, JSObject, JSOOMException, MiniRacer, init_mini_racer
 from py_mini_racer._context import Context
 from py_mini_racer._mini_racer import _make_context
 
@@ -125,6 +125,10 @@ class Isolate:
             if not isinstance(buffer, memoryview) or buffer.nbytes < 4:
                 raise HelpersBundleError("The runner did not hand out its progress word.")
             self._progress: memoryview = buffer.cast("i")
+            inbox = self._eval_own(f"__traderctl.inbox({self._tok})")
+            if not isinstance(inbox, JSObject):
+                raise HelpersBundleError("The runner did not hand out its inbox.")
+            self._inbox: JSObject = inbox
             self._direct = DirectCalls(self._ctx)
         except BaseException:
             self.close()
@@ -242,16 +246,16 @@ class Isolate:
         have their results. Raises SandboxHang when our own preparation call overran (the
         isolate is then unusable and must be replaced).
         """
-        request_json = json.dumps(json.dumps(request))
+        # The request goes in as a value, never as part of a call's source: V8 keeps every
+        # script it compiled from a new source (runner.js, `inbox`).
+        self._ctx.set_object_item(self._inbox, "request", json.dumps(request))
         # Parse the snapshot series this batch reads first, outside any trader's budget:
         # that work is ours, not the traders' (runner.js, "parsed lazily").
         # Straight through mini-racer's task API like the traders' calls: the asyncio path
         # of _eval_own (a future and an event-loop wake-up) was ~7 % of a worker's Python
         # time per batch.
         try:
-            self._direct.run(
-                f"__traderctl.beginBatch({self._tok}, {request_json})", OWN_CALL_DEADLINE_S
-            )
+            self._direct.run(f"__traderctl.beginBatch({self._tok})", OWN_CALL_DEADLINE_S)
         except TimeoutError:
             raise SandboxHang(
                 f"The filter runtime did not finish preparing a batch within "
@@ -412,6 +416,7 @@ class Isolate:
             self.__dict__.pop("_set_series", None)
             # The progress word's memory belongs to the isolate being freed.
             self.__dict__.pop("_progress", None)
+            self.__dict__.pop("_inbox", None)
             mr.close()
             self._mr = None
         context, self._context = self._context, None
