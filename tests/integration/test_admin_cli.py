@@ -400,6 +400,10 @@ def test_stats_json_table_and_check(db_url: str, conn: Conn, fleet: dict[str, An
     assert "no alert is firing" in healthy.stdout
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_stats_watch_json_redraws(db_url: str) -> None:
     # PYTHONFAULTHANDLER: if Ctrl-C ever fails to stop it, SIGABRT makes the process print
     # where it was stuck, which the failure then shows.
@@ -410,6 +414,10 @@ def test_stats_watch_json_redraws(db_url: str) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # As from a terminal. A suite started in the background of a non-interactive shell
+        # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
+        # (the child slept through Ctrl-C in time.sleep: seen with `make test &`).
+        preexec_fn=_sigint_default,
     )
     try:
         assert proc.stdout is not None
