@@ -229,7 +229,8 @@ def test_sigterm_finishes_in_flight_work(
             env={"TRADERCTL_FILTER_TIMEOUT_MS": "5000", "TRADERCTL_WORKER_BATCH_SIZE": "2"}
         )
         jobs = [enqueue(conn, t, slot) for t in traders]
-        wait_until(lambda: "doing" in job_statuses(conn).values(), timeout=10, step=0.02)
+        # A trader job, not a maintenance task's job the worker defers at startup.
+        wait_until(lambda: "doing" in trader_job_statuses(conn).values(), timeout=10, step=0.02)
         assert procs.stop(w) == 0
         statuses = trader_job_statuses(conn)
         # Claimed jobs finished (deleted with their commit); the rest were never claimed

@@ -26,6 +26,7 @@ from tests.worker_support import (
     enqueue,
     job_statuses,
     signals_of,
+    trader_job_statuses,
     trader_jobs_done,
     wait_until,
     worker_procs,
@@ -62,10 +63,11 @@ def test_kill_9_during_evaluation_is_recovered(
     with worker_procs(db_url, tmp_path) as procs:
         victim = procs.start(env={**SLOW_ENV, **KEEP_JOBS})
         jobs = [enqueue(conn, t, slot) for t in traders]
-        wait_until(lambda: "doing" in job_statuses(conn).values(), timeout=10, step=0.02)
+        # A trader job, not a maintenance task's job the worker defers at startup.
+        wait_until(lambda: "doing" in trader_job_statuses(conn).values(), timeout=10, step=0.02)
         time.sleep(0.1)  # inside V8 now
         procs.kill9(victim)
-        stuck = [j for j, s in job_statuses(conn).items() if s == "doing"]
+        stuck = [j for j, s in trader_job_statuses(conn).items() if s == "doing"]
         assert stuck, "the kill should leave claimed jobs behind"
 
         started = time.monotonic()
