@@ -9,6 +9,7 @@ grew by ~2.6 KB per run without end (docs/sandbox.md, "Batch requests").
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,16 +21,7 @@ from traderctl.worker.sandbox.watchdog import DirectCalls
 
 
 def _batch(tag: str) -> list[TraderRequest]:
-    return [
-        TraderRequest(
-            trader_id=f"{tag}-{r.trader_id}",
-            code=r.code,
-            refresh_interval=r.refresh_interval,
-            required_timeframes=r.required_timeframes,
-            symbols=r.symbols,
-        )
-        for r in demo_requests()
-    ]
+    return [replace(r, trader_id=f"{tag}-{r.trader_id}") for r in demo_requests()]
 
 
 def test_no_call_source_carries_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
