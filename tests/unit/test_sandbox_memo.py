@@ -180,3 +180,55 @@ def test_synthetic_market_is_deterministic_raw_binance_shape():
     )
     assert [r[0] for r in k] == sorted(r[0] for r in k)
     assert set(a.tickers[a.symbols[0]]) >= {"s", "c", "P", "q"}
+
+
+# Argument lists that a memo key must keep apart: -0 and 0, a number and its text, a
+# missing argument and an explicit undefined, null and undefined, NaN, booleans.
+_KEY_VARIANTS = (
+    "[], [0], [-0], ['0'], [0, undefined], [undefined], [null], [false], ['false'], [NaN],"
+    " [1], [true], ['1'], [14], [14, 2], [14, '2'], [14, -0], [14, 0], ['', ''], ['']"
+)
+
+
+def test_memo_keys_tell_apart_every_argument_list(tmp_path: Path):
+    # calculateMA (a memoized helper) replaced by one whose result names its arguments,
+    # so a memo hit under the wrong key returns another argument list's answer.
+    bundle = tmp_path / "echo.js"
+    bundle.write_text(
+        builtin_helpers_source()
+        + "\nhelpers = Object.assign({}, helpers, { calculateMA: function (k) {"
+        " var out = [arguments.length];"
+        " for (var i = 1; i < arguments.length; i++) {"
+        "   var a = arguments[i]; out.push(typeof a, Object.is(a, -0) ? '-0' : String(a)); }"
+        " return out; } });\n",
+        encoding="utf-8",
+    )
+    code = (
+        f"var variants = [{_KEY_VARIANTS}]; var k = timeframes['1h'];"
+        " function expect(args) { var out = [args.length + 1];"
+        "   args.forEach(function (a) { out.push(typeof a, Object.is(a, -0) ? '-0' : String(a)); });"
+        "   return JSON.stringify(out); }"
+        " function check(args) { var got = helpers.calculateMA.apply(null, [k].concat(args));"
+        "   if (JSON.stringify(got) !== expect(args)) throw new Error('memo mixed up ' + expect(args) + ' and ' + JSON.stringify(got)); }"
+        " variants.forEach(check); variants.slice().reverse().forEach(check); variants.forEach(check);"
+        " return true;"
+    )
+    with FilterRuntime(load_settings({"TRADERCTL_FILTER_HELPERS_JS": str(bundle)})) as rt:
+        load(rt)
+        results = [
+            rt.run_trader(
+                trader_id=f"echo-{n}",
+                code=code,
+                refresh_interval="1h",
+                required_timeframes=None,
+                symbols=SNAP.symbols[:3],
+                previous_matches=None,
+            )
+            for n in range(2)
+        ]
+        memo = rt.stats()["memo"]
+    for r in results:
+        assert r.error is None and not r.symbol_errors, r.symbol_errors
+        assert r.filtered_symbols == tuple(SNAP.symbols[:3])
+    # The second trader found every argument list stored by the first.
+    assert memo["hits"] >= memo["misses"] > 0

@@ -43,6 +43,7 @@
   var OBJECT_PROTO = Object.prototype;
   var ARRAY_PROTO = Array.prototype;
   var objectKeys = Object.keys;
+  var objectCreate = Object.create;
   var apply = Reflect.apply;
   var ownKeys = Reflect.ownKeys;
   var getDesc = Reflect.getOwnPropertyDescriptor;
@@ -322,19 +323,72 @@
     return master;
   }
 
+  /*
+   * Where a result is stored, per master series. A call whose arguments after the series
+   * are all primitives (nearly every call) is found through `tree`: one Map per argument
+   * position, keyed by the argument itself, and the entry under END after the last one, so
+   * a lookup builds no key text (building and hashing a key string per call was ~9 % of the
+   * runner's time). Map keys compare with SameValueZero, which tells apart everything the
+   * helpers can tell apart except -0 and +0: -0 is looked up as NEG_ZERO. END and
+   * PREPASS are private objects, so they never equal an argument, and END makes calls
+   * with fewer arguments (`f(k, 14)` against `f(k, 14, undefined)`) different paths. A
+   * call with an options object (calculateHighVolumeNodes) is found in `byText` by the
+   * key text keyOf builds.
+   */
+  var END = objectCreate(null);
+  var NEG_ZERO = objectCreate(null);
+  var PREPASS = objectCreate(null);
+
+  function treeKey(v) {
+    return v === 0 && 1 / v < 0 ? NEG_ZERO : v;
+  }
+
+  /** Whether `v` can be a `tree` key: a primitive the helpers may take as an argument. */
+  function isKeyPrimitive(v) {
+    var t = typeof v;
+    return t === 'number' || t === 'string' || t === 'boolean' || v === undefined || v === null;
+  }
+
+  function findEntry(perSeries, name, text, path) {
+    if (text !== null) return MapGet(perSeries.byText, text);
+    var node = MapGet(perSeries.tree, name);
+    for (var i = 0; node !== undefined && i < path.length; i++) node = MapGet(node, treeKey(path[i]));
+    return node === undefined ? undefined : MapGet(node, END);
+  }
+
+  function childMap(map, key) {
+    var child = MapGet(map, key);
+    if (child === undefined) {
+      child = new MapCtor();
+      MapSet(map, key, child);
+    }
+    return child;
+  }
+
+  function storeEntry(perSeries, name, text, path, entry) {
+    if (text !== null) {
+      MapSet(perSeries.byText, text, entry);
+      return;
+    }
+    var node = childMap(perSeries.tree, name);
+    for (var i = 0; i < path.length; i++) node = childMap(node, treeKey(path[i]));
+    MapSet(node, END, entry);
+  }
+
   /**
-   * The stored (or newly computed) result of `name` on `master` with primitive `rest`
-   * arguments; `args` are the helper's arguments after the series. Returns a fresh copy, or
+   * The stored (or newly computed) result of `name` on `master` with primitive arguments
+   * `args` (the helper's arguments after the series), found by `text` when it is not null,
+   * else by `path` (primitives; `args` itself for a helper call). Returns a fresh copy, or
    * NOT_PLAIN when the result cannot be stored (the caller then computes it itself).
    */
-  function fromMaster(name, fn, master, key, args) {
+  function fromMaster(name, fn, master, text, path, args) {
     // No filter code runs from here on (keys and arguments are primitives by now), so
     // Array.prototype's two writable keys are checked once: a helper must not run while
     // they differ from startup (it could call the filter's hook), so then nothing is used.
     if (!arrayIntact()) return NOT_PLAIN;
     var perSeries = WeakMapGet(store, master);
     if (perSeries !== undefined) {
-      var hit = MapGet(perSeries.entries, key);
+      var hit = findEntry(perSeries, name, text, path);
       if (hit !== undefined) {
         stats.hits++;
         return copyOut(hit, true);
@@ -359,10 +413,10 @@
       perSeries = undefined;
     }
     if (perSeries === undefined) {
-      perSeries = { entries: new MapCtor(), cells: 0 };
+      perSeries = { tree: new MapCtor(), byText: new MapCtor(), cells: 0 };
       WeakMapSet(store, master, perSeries);
     }
-    MapSet(perSeries.entries, key, entry);
+    storeEntry(perSeries, name, text, path, entry);
     perSeries.cells += size;
     cells += size;
     // The helper's own result goes to the caller: it was computed on a private copy of our
@@ -379,19 +433,29 @@
       stats.bypass++;
       return apply(fn, undefined, args);
     }
-    var key = name;
     var rest = [];
+    var primitives = true;
     for (var i = 1; i < args.length; i++) {
-      var options = name === 'calculateHighVolumeNodes' && i === 1 ? {} : null;
-      var part = keyOf(args[i], options);
-      if (part === null) {
-        stats.bypass++;
-        return apply(fn, undefined, args);
-      }
-      ArrayPrototypePush(rest, options === null ? args[i] : options);
-      key += '|' + part;
+      ArrayPrototypePush(rest, args[i]);
+      if (!isKeyPrimitive(args[i])) primitives = false;
     }
-    var out = fromMaster(name, fn, master, key, rest);
+    var text = null;
+    if (!primitives) {
+      // An options object (or something no key can hold): the key text, built from the
+      // primitives read once, and the helper gets a rebuilt object of those.
+      text = name;
+      for (var j = 0; j < rest.length; j++) {
+        var options = name === 'calculateHighVolumeNodes' && j === 0 ? {} : null;
+        var part = keyOf(rest[j], options);
+        if (part === null) {
+          stats.bypass++;
+          return apply(fn, undefined, args);
+        }
+        if (options !== null) rest[j] = options;
+        text += '|' + part;
+      }
+    }
+    var out = fromMaster(name, fn, master, text, rest, rest);
     if (out === NOT_PLAIN) return apply(fn, undefined, args);
     return out;
   }
@@ -430,8 +494,7 @@
       if (typeof hvnRaw !== 'function' || !WeakSetHas(series, master)) {
         return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
       }
-      var options = { lookback: lookback };
-      var out = fromMaster('calculateHighVolumeNodes', hvnRaw, master, 'calculateHighVolumeNodes|o{"lookback":' + keyOf(lookback, null) + '}', [options]);
+      var out = fromMaster('calculateHighVolumeNodes', hvnRaw, master, null, [PREPASS, lookback], [{ lookback: lookback }]);
       if (out === NOT_PLAIN) return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
       return out;
     },
