@@ -24,7 +24,7 @@ from traderctl.worker.runner.report import BatchReport
 from traderctl.worker.runner.snapshot_cache import SnapshotCache
 from traderctl.worker.runner.spec import TraderSpec
 
-__all__ = ["commit_batch", "run_record"]
+__all__ = ["commit_batch", "records_json", "run_record"]
 
 
 def _count(value: Any) -> int:
@@ -43,7 +43,8 @@ def run_record(
     cache: SnapshotCache,
     report: BatchReport,
 ) -> dict[str, Any]:
-    """The run row (as JSON-ready dict) of one evaluated trader; counts it on ``report``."""
+    """The run row of one evaluated trader (for :func:`records_json`); counts it on
+    ``report``."""
     result, error_type, error_message = outcome
     duration = getattr(result, "duration_ms", None)
     duration_ms = float(duration) if isinstance(duration, int | float) else 0.0
@@ -54,11 +55,6 @@ def run_record(
     as_of, behind = lag(spec, states)
     if behind > 0:
         report.stale_runs += 1
-    prices: dict[str, list[float | None]] = {}
-    for symbol in matches:
-        info = cache.tickers.get(symbol)
-        if info is not None:
-            prices[symbol] = [info.price, info.change_percent, info.quote_volume]
     evaluated = getattr(result, "symbols_evaluated", None)
     return {
         "job_id": spec.job.job_id,
@@ -73,10 +69,21 @@ def run_record(
         "symbols_evaluated": int(evaluated) if isinstance(evaluated, int) else 0,
         "symbol_errors": _count(getattr(result, "symbol_errors", 0)),
         "matches": matches,
-        "prices": prices,
+        # JSON text already (SnapshotCache.prices_json); records_json writes it verbatim.
+        "prices": cache.prices_json(matches),
         "data_as_of": as_of.isoformat() if as_of else None,
         "data_age_ms": behind,
     }
+
+
+def records_json(records: Sequence[Mapping[str, Any]]) -> str:
+    """Run records as the JSON array ``backend.commit_trader_runs`` takes; each record's
+    ``prices`` is JSON object text already and goes in verbatim."""
+    parts = []
+    for record in records:
+        fields = json.dumps({k: v for k, v in record.items() if k != "prices"})
+        parts.append(f'{fields[:-1]},"prices":{record["prices"]}}}')
+    return "[" + ",".join(parts) + "]"
 
 
 def commit_batch(
@@ -95,7 +102,7 @@ def commit_batch(
     retry_ids = {r.job_id for r in report.retry_jobs}
     rows = manager.commit_runs(
         conn,
-        runs_json=json.dumps(records),
+        runs_json=records_json(records),
         worker=worker,
         disable_after=disable_after,
         worker_id=worker_id,

@@ -6,12 +6,12 @@ symbols), its stored previous matches and whether the slot already has a run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import tuple_row
 
 from traderctl.worker import queries
 from traderctl.worker.runner.job import TraderJob
@@ -37,26 +37,27 @@ class TraderSpec:
     already_run: bool
 
     @classmethod
-    def from_row(cls, job: TraderJob, row: Mapping[str, Any]) -> TraderSpec:
-        filt = row["filter"] if isinstance(row["filter"], dict) else {}
-        code = filt.get("code")
+    def from_row(cls, job: TraderJob, row: Sequence[Any]) -> TraderSpec:
+        """From a ``load_traders`` row, in its column order."""
+        (_, exists, user_id, enabled, code, meta, tier, max_symbols, previous, already_run) = row
+        filt = meta if isinstance(meta, dict) else {}
         interval = filt.get("refreshInterval") or job.queue_interval or "1m"
         required = filt.get("requiredTimeframes")
         return cls(
             job=job,
-            exists=bool(row["trader_exists"]),
-            enabled=bool(row["enabled"]),
-            user_id=str(row["user_id"]) if row["user_id"] else None,
+            exists=bool(exists),
+            enabled=bool(enabled),
+            user_id=str(user_id) if user_id else None,
             code=code if isinstance(code, str) else "",
             refresh_interval=str(interval),
             required_timeframes=[str(tf) for tf in required]
             if isinstance(required, list)
             else None,
-            max_symbols=row["max_symbols"],
-            tier=str(row["tier"]),
-            previous_matches=list(row["previous_matches"] or []),
-            has_matches=row["previous_matches"] is not None,
-            already_run=bool(row["already_run"]),
+            max_symbols=max_symbols,
+            tier=str(tier),
+            previous_matches=list(previous or []),
+            has_matches=previous is not None,
+            already_run=bool(already_run),
         )
 
     @property
@@ -73,11 +74,14 @@ class TraderSpec:
 
 def load_specs(conn: psycopg.Connection[Any], jobs: Sequence[TraderJob]) -> list[TraderSpec]:
     """Every job's trader, tier, previous matches and whether its slot already ran."""
+    # Array text instead of lists of ints, UUIDs and datetimes: psycopg adapts a list
+    # element by element in Python, which was most of this query's cost in the worker.
+    # The elements are digits, canonical UUIDs and ISO timestamps: nothing to quote.
     params = {
-        "job_ids": [j.job_id for j in jobs],
-        "trader_ids": [j.trader_id for j in jobs],
-        "slots": [j.slot for j in jobs],
+        "job_ids": "{" + ",".join(str(j.job_id) for j in jobs) + "}",
+        "trader_ids": "{" + ",".join(j.trader_id for j in jobs) + "}",
+        "slots": "{" + ",".join(j.slot.isoformat() for j in jobs) + "}",
     }
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = {r["job_id"]: r for r in cur.execute(queries.get("load_traders"), params)}
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = {r[0]: r for r in cur.execute(queries.get("load_traders"), params)}
     return [TraderSpec.from_row(job, rows[job.job_id]) for job in jobs]

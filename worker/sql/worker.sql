@@ -28,12 +28,14 @@ listen {channel};
 
 -- name: load_traders
 -- The traders of a batch with their owner's tier limits, edge-trigger state and whether the slot already has a run.
+-- The job lists come as array text ('{1,2}'); the filter's code comes as text, apart from the rest of the filter.
 select
     j.job_id,
     t.id is not null as trader_exists,
     t.user_id,
     coalesce(t.enabled, false) as enabled,
-    t.filter,
+    case when jsonb_typeof(t.filter -> 'code') = 'string' then t.filter ->> 'code' end as code,
+    case when jsonb_typeof(t.filter) = 'object' then t.filter - 'code' end as filter_meta,
     coalesce(ut.tier, 'free') as tier,
     tr.max_symbols,
     m.symbols as previous_matches,
