@@ -4265,13 +4265,6 @@ CREATE INDEX procrastinate_events_job_id_fkey_v1 ON procrastinate.procrastinate_
 
 
 --
--- Name: procrastinate_jobs_id_lock_idx_v1; Type: INDEX; Schema: procrastinate; Owner: -
---
-
-CREATE INDEX procrastinate_jobs_id_lock_idx_v1 ON procrastinate.procrastinate_jobs USING btree (id, lock) WHERE (status = ANY (ARRAY['todo'::procrastinate.procrastinate_job_status, 'doing'::procrastinate.procrastinate_job_status]));
-
-
---
 -- Name: procrastinate_jobs_lock_idx_v1; Type: INDEX; Schema: procrastinate; Owner: -
 --
 
@@ -4283,13 +4276,6 @@ CREATE UNIQUE INDEX procrastinate_jobs_lock_idx_v1 ON procrastinate.procrastinat
 --
 
 CREATE INDEX procrastinate_jobs_lock_lookup_idx ON procrastinate.procrastinate_jobs USING btree (lock);
-
-
---
--- Name: procrastinate_jobs_lock_todo_doing_idx; Type: INDEX; Schema: procrastinate; Owner: -
---
-
-CREATE INDEX procrastinate_jobs_lock_todo_doing_idx ON procrastinate.procrastinate_jobs USING btree (lock) WHERE (status = ANY (ARRAY['todo'::procrastinate.procrastinate_job_status, 'doing'::procrastinate.procrastinate_job_status]));
 
 
 --

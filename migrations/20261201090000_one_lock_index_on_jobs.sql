@@ -1,0 +1,22 @@
+-- One index on procrastinate_jobs.lock instead of three that all serve the same probe.
+--
+-- The probe of every claim is "a job with the same lock, todo or doing, that is running
+-- or comes first". Three indexes existed for it:
+--   * procrastinate_jobs_id_lock_idx_v1 (id, lock), partial on todo/doing: procrastinate's
+--     own, from when its fetch compared ids first;
+--   * procrastinate_jobs_lock_todo_doing_idx (lock), partial on todo/doing:
+--     20261126003000_create_worker_functions.sql, for the probe by lock;
+--   * procrastinate_jobs_lock_lookup_idx (lock), every row: 20261201040000_contain_worker_faults.sql,
+--     which the claim uses on purpose (its header says why: statistics taken with an empty
+--     queue make the partial indexes look like one row).
+-- Every lookup by lock now uses the plain index: our claim (its plan is asserted in
+-- tests/integration/test_worker_faults.py), procrastinate's own fetch for the maintenance
+-- queue, the admin views' jobs of one trader. The two partial ones only cost writes: an
+-- entry each for every job the tick inserts and again for its claimed version, on a
+-- 43-character key, on the busiest table of a tick (~100 bytes of WAL per entry).
+--
+-- procrastinate's schema is ours to migrate (20261126000100_create_procrastinate_schema.sql
+-- copies it): a later procrastinate migration that names procrastinate_jobs_id_lock_idx_v1
+-- must be adapted when it is copied.
+drop index if exists procrastinate.procrastinate_jobs_lock_todo_doing_idx;
+drop index if exists procrastinate.procrastinate_jobs_id_lock_idx_v1;
