@@ -20,7 +20,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
@@ -34,7 +33,6 @@ __all__ = [
     "TICKER",
     "SnapshotCache",
     "SnapshotSink",
-    "TickerInfo",
 ]
 
 logger = logging.getLogger(__name__)
@@ -49,15 +47,6 @@ class SnapshotSink(Protocol):
     def set_tickers(self, version: str, tickers_json: str) -> None: ...
 
     def set_series(self, interval: str, version: str, series_json: str) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class TickerInfo:
-    """The numbers of one ticker that a signal records (None when unparseable)."""
-
-    price: float | None
-    change_percent: float | None
-    quote_volume: float | None
 
 
 def _number(value: object) -> float | None:
@@ -89,9 +78,8 @@ class SnapshotCache:
         self.published: dict[str, SnapshotRow] = {}
         #: Symbols by universe rank (largest 24h quote volume first).
         self.universe: list[str] = []
-        self.tickers: dict[str, TickerInfo] = {}
-        #: Each ticker's signal numbers as a JSON object member, '"SYM":[price,change,volume]',
-        #: rendered once per tickers version (see :meth:`prices_json`).
+        #: Each ticker's signal numbers as a JSON object member, '"SYM":[price,change,volume]'
+        #: (null when unparseable), rendered once per tickers version (:meth:`prices_json`).
         self.price_members: dict[str, str] = {}
         self.loads = 0
 
@@ -154,7 +142,6 @@ class SnapshotCache:
             if interval == TICKER:
                 rows = cur.execute(queries.get("load_tickers")).fetchall()
                 universe: list[str] = []
-                tickers: dict[str, TickerInfo] = {}
                 members: dict[str, str] = {}
                 parts: list[str] = []
                 for ticker_row in rows:
@@ -168,19 +155,14 @@ class SnapshotCache:
                         data = {}
                     if not isinstance(data, dict):
                         data = {}
-                    info = TickerInfo(
-                        price=_number(data.get("c")),
-                        change_percent=_number(data.get("P")),
-                        quote_volume=_number(data.get("q", ticker_row["quote_volume"])),
-                    )
-                    tickers[symbol] = info
-                    members[symbol] = (
-                        f"{json.dumps(symbol)}:"
-                        f"{json.dumps([info.price, info.change_percent, info.quote_volume])}"
-                    )
+                    numbers = [
+                        _number(data.get("c")),
+                        _number(data.get("P")),
+                        _number(data.get("q", ticker_row["quote_volume"])),
+                    ]
+                    members[symbol] = f"{json.dumps(symbol)}:{json.dumps(numbers)}"
                 self._sink.set_tickers(str(state.version), "{" + ",".join(parts) + "}")
                 self.universe = universe
-                self.tickers = tickers
                 self.price_members = members
             else:
                 series = cur.execute(
