@@ -342,7 +342,10 @@ CREATE FUNCTION backend.commit_held_trader_runs(p_runs jsonb, p_worker text, p_d
     AS $$
 #variable_conflict use_column
 declare
+    v_run_jobs bigint[];
     v_held bigint[];
+    v_finish bigint[];
+    v_lock bigint[];
 begin
     if p_worker_id is null then
         return query
@@ -351,18 +354,41 @@ begin
         return;
     end if;
 
-    select coalesce(array_agg(h.id order by h.id), '{}') into v_held
-    from (
-        select j.id
-        from procrastinate.procrastinate_jobs j
-        where j.id = any(
-                p_finish_job_ids
-                || array(select (e ->> 'job_id')::bigint from jsonb_array_elements(p_runs) e))
-          and j.status = 'doing'
-          and j.worker_id = p_worker_id
-        order by j.id
-        for update of j
-    ) h;
+    p_finish_job_ids := coalesce(p_finish_job_ids, '{}');
+    v_run_jobs := array(select (e ->> 'job_id')::bigint from jsonb_array_elements(p_runs) e);
+
+    if p_delete_jobs then
+        -- The delete is the check: it removes exactly the finished jobs this worker still
+        -- holds, and its row locks keep them until the runs are committed with it.
+        with gone as (
+            delete from procrastinate.procrastinate_jobs j
+            where j.id = any(p_finish_job_ids)
+              and j.status = 'doing'
+              and j.worker_id = p_worker_id
+            returning j.id
+        )
+        select coalesce(array_agg(g.id), '{}') into v_held from gone g;
+        v_lock := array(select x from unnest(v_run_jobs) x where not (x = any(p_finish_job_ids)));
+    else
+        v_held := '{}';
+        v_lock := p_finish_job_ids || v_run_jobs;
+    end if;
+
+    -- Jobs with a run that the delete did not take (all of them when jobs are kept):
+    -- locked in id order, as before.
+    if cardinality(v_lock) > 0 then
+        v_held := v_held || array(
+            select j.id
+            from procrastinate.procrastinate_jobs j
+            where j.id = any(v_lock)
+              and j.status = 'doing'
+              and j.worker_id = p_worker_id
+            order by j.id
+            for update of j
+        );
+    end if;
+    v_finish := case when p_delete_jobs then '{}'::bigint[]
+                     else array(select f from unnest(p_finish_job_ids) f where f = any(v_held)) end;
 
     return query
     select e.job_id, e.trader_id, null::bigint, 'not_held'::text, 0
@@ -371,13 +397,15 @@ begin
 
     return query
     select * from backend.commit_trader_runs(
-        coalesce(
-            (select jsonb_agg(e) from jsonb_array_elements(p_runs) e
-             where (e ->> 'job_id')::bigint = any(v_held)),
-            '[]'::jsonb),
-        p_worker, p_disable_after, p_worker_id,
-        array(select f from unnest(p_finish_job_ids) f where f = any(v_held)),
-        p_delete_jobs);
+        case
+            -- Every run's job is held (the normal case): the runs as they came.
+            when v_run_jobs <@ v_held then p_runs
+            else coalesce(
+                (select jsonb_agg(e) from jsonb_array_elements(p_runs) e
+                 where (e ->> 'job_id')::bigint = any(v_held)),
+                '[]'::jsonb)
+        end,
+        p_worker, p_disable_after, p_worker_id, v_finish, p_delete_jobs);
 end
 $$;
 
@@ -490,8 +518,14 @@ begin
                    c.new_signals, c.data_as_of, c.data_age_ms, p_worker, c.shadow,
                    case when c.shadow and c.status = 'ok' then c.symbols end
             from counted c
+            -- Under the trader lock no other committer can add this (trader, slot): a
+            -- NOT EXISTS probe decides what ON CONFLICT did, without a speculative
+            -- insertion (one more WAL record per run). The unique key stays the net.
+            where not exists (
+                select 1 from public.trader_runs dup
+                where dup.trader_id = c.trader_id and dup.slot = c.slot
+            )
             order by c.trader_id
-            on conflict on constraint trader_runs_trader_slot_key do nothing
             returning tr.id, tr.trader_id
         ),
         done as materialized (
@@ -4283,13 +4317,6 @@ CREATE INDEX procrastinate_jobs_lock_lookup_idx ON procrastinate.procrastinate_j
 --
 
 CREATE INDEX procrastinate_jobs_priority_idx_v1 ON procrastinate.procrastinate_jobs USING btree (priority DESC, id) WHERE (status = 'todo'::procrastinate.procrastinate_job_status);
-
-
---
--- Name: procrastinate_jobs_queue_name_idx_v1; Type: INDEX; Schema: procrastinate; Owner: -
---
-
-CREATE INDEX procrastinate_jobs_queue_name_idx_v1 ON procrastinate.procrastinate_jobs USING btree (queue_name);
 
 
 --
