@@ -568,7 +568,7 @@ begin
         ),
         counters as (
             -- A shadow run moves only last_slot: the user's row shows the browser's runs.
-            update public.traders t
+            update public.trader_stats t
             set run_count = t.run_count + case when d.shadow then 0 else 1 end,
                 signal_count = t.signal_count + case when d.shadow then 0 else d.new_signals end,
                 error_count = t.error_count
@@ -591,8 +591,8 @@ begin
                     when d.shadow then t.last_run_status
                     when d.status = 'ok' then 'ok' else 'error' end
             from done d
-            where t.id = d.trader_id
-            returning t.id, t.consecutive_errors, d.error_type, d.error_message,
+            where t.trader_id = d.trader_id
+            returning t.trader_id as id, t.consecutive_errors, d.error_type, d.error_message,
                       not d.shadow and d.status <> 'ok'
                       and t.consecutive_errors >= p_disable_after as disable
         ),
@@ -1629,11 +1629,33 @@ begin
     new.updated_at := now();
     if new.enabled and not old.enabled then
         new.disabled_reason := null;
-        new.consecutive_errors := 0;
     end if;
     return new;
 end
 $$;
+
+
+--
+-- Name: traders_create_stats(); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.traders_create_stats() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    insert into public.trader_stats (trader_id, user_id)
+    select n.id, n.user_id from new_traders n;
+    return null;
+end
+$$;
+
+
+--
+-- Name: FUNCTION traders_create_stats(); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.traders_create_stats() IS 'Statement trigger of public.traders: one public.trader_stats row per new trader.';
 
 
 --
@@ -1811,6 +1833,30 @@ $$;
 --
 
 COMMENT ON FUNCTION backend.traders_enqueue_first_run() IS 'AFTER INSERT/UPDATE OF enabled, filter on public.traders: enqueues a priority-100 run for the current minute (the next one if this minute already has a run) when a trader is created enabled, enabled, or its code changes (skipped when a job is waiting or the hourly cap is reached).';
+
+
+--
+-- Name: traders_reset_streak(); Type: FUNCTION; Schema: backend; Owner: -
+--
+
+CREATE FUNCTION backend.traders_reset_streak() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    update public.trader_stats s
+    set consecutive_errors = 0
+    where s.trader_id = new.id and s.consecutive_errors <> 0;
+    return null;
+end
+$$;
+
+
+--
+-- Name: FUNCTION traders_reset_streak(); Type: COMMENT; Schema: backend; Owner: -
+--
+
+COMMENT ON FUNCTION backend.traders_reset_streak() IS 'Row trigger of public.traders: enabling a trader resets its error streak.';
 
 
 --
@@ -2890,16 +2936,6 @@ CREATE TABLE public.traders (
     filter jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_slot timestamp with time zone,
-    last_run_at timestamp with time zone,
-    last_run_status text,
-    last_error text,
-    last_error_type text,
-    last_error_at timestamp with time zone,
-    consecutive_errors integer DEFAULT 0 NOT NULL,
-    error_count bigint DEFAULT 0 NOT NULL,
-    run_count bigint DEFAULT 0 NOT NULL,
-    signal_count bigint DEFAULT 0 NOT NULL,
     disabled_reason text,
     schedule_problem text
 );
@@ -2909,7 +2945,7 @@ CREATE TABLE public.traders (
 -- Name: TABLE traders; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON TABLE public.traders IS 'Users'' traders. Users own id/user_id/name/enabled/filter; the rest is backend-maintained.';
+COMMENT ON TABLE public.traders IS 'Users'' traders. Users own id/user_id/name/enabled/filter; disabled_reason and schedule_problem are backend-maintained; run bookkeeping is in public.trader_stats.';
 
 
 --
@@ -3955,6 +3991,48 @@ ALTER TABLE public.trader_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
 
 
 --
+-- Name: trader_stats; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.trader_stats (
+    trader_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    last_slot timestamp with time zone,
+    last_run_at timestamp with time zone,
+    last_run_status text,
+    last_error text,
+    last_error_type text,
+    last_error_at timestamp with time zone,
+    consecutive_errors integer DEFAULT 0 NOT NULL,
+    error_count bigint DEFAULT 0 NOT NULL,
+    run_count bigint DEFAULT 0 NOT NULL,
+    signal_count bigint DEFAULT 0 NOT NULL
+)
+WITH (fillfactor='80');
+
+
+--
+-- Name: TABLE trader_stats; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.trader_stats IS 'Backend-maintained run bookkeeping of each trader (last run, error streak, counters); one row per trader, read-only for users.';
+
+
+--
+-- Name: COLUMN trader_stats.last_slot; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.trader_stats.last_slot IS 'The latest slot (UTC minute) the trader ran for, shadow runs included.';
+
+
+--
+-- Name: COLUMN trader_stats.consecutive_errors; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.trader_stats.consecutive_errors IS 'Failed runs in a row; reset by a successful run or by enabling the trader.';
+
+
+--
 -- Name: schema_migrations; Type: TABLE; Schema: supabase_migrations; Owner: -
 --
 
@@ -4219,6 +4297,14 @@ ALTER TABLE ONLY public.trader_runs
 
 
 --
+-- Name: trader_stats trader_stats_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.trader_stats
+    ADD CONSTRAINT trader_stats_pkey PRIMARY KEY (trader_id);
+
+
+--
 -- Name: traders traders_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -4411,6 +4497,13 @@ CREATE INDEX trader_runs_user_id_idx ON public.trader_runs USING btree (user_id)
 
 
 --
+-- Name: trader_stats_user_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX trader_stats_user_id_idx ON public.trader_stats USING btree (user_id);
+
+
+--
 -- Name: traders_schedule_problem_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -4523,6 +4616,13 @@ CREATE TRIGGER traders_before_update BEFORE UPDATE ON public.traders FOR EACH RO
 
 
 --
+-- Name: traders traders_create_stats; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER traders_create_stats AFTER INSERT ON public.traders REFERENCING NEW TABLE AS new_traders FOR EACH STATEMENT EXECUTE FUNCTION backend.traders_create_stats();
+
+
+--
 -- Name: traders traders_enforce_tier_limit; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -4534,6 +4634,13 @@ CREATE TRIGGER traders_enforce_tier_limit BEFORE INSERT OR UPDATE OF enabled, us
 --
 
 CREATE TRIGGER traders_enqueue_first_run AFTER INSERT OR UPDATE OF enabled, filter ON public.traders FOR EACH ROW EXECUTE FUNCTION backend.traders_enqueue_first_run();
+
+
+--
+-- Name: traders traders_reset_streak; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER traders_reset_streak AFTER UPDATE OF enabled ON public.traders FOR EACH ROW WHEN ((new.enabled AND (NOT old.enabled))) EXECUTE FUNCTION backend.traders_reset_streak();
 
 
 --
@@ -4642,6 +4749,14 @@ ALTER TABLE ONLY public.trader_modes
 
 ALTER TABLE ONLY public.trader_runs
     ADD CONSTRAINT trader_runs_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.traders(id) ON DELETE CASCADE;
+
+
+--
+-- Name: trader_stats trader_stats_trader_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.trader_stats
+    ADD CONSTRAINT trader_stats_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.traders(id) ON DELETE CASCADE;
 
 
 --
@@ -4794,6 +4909,12 @@ ALTER TABLE public.trader_modes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.trader_runs ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: trader_stats; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.trader_stats ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: traders; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -4873,6 +4994,13 @@ CREATE POLICY "users read their own traders" ON public.traders FOR SELECT TO aut
 --
 
 CREATE POLICY "users read their own traders' modes" ON public.trader_modes FOR SELECT TO authenticated USING ((( SELECT auth.uid() AS uid) = user_id));
+
+
+--
+-- Name: trader_stats users read their own traders' stats; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY "users read their own traders' stats" ON public.trader_stats FOR SELECT TO authenticated USING ((( SELECT auth.uid() AS uid) = user_id));
 
 
 --

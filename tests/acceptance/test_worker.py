@@ -90,8 +90,8 @@ def test_signals_exactly_once_and_edge_triggered_across_workers(
     runs = runs_of(conn, trader)
     assert [(r[1], r[3], r[4]) for r in runs] == [("ok", 2, 2), ("ok", 2, 1), ("ok", 3, 1)]
     row = conn.execute(
-        "select run_count, signal_count, last_slot, last_run_status from public.traders"
-        " where id = %s",
+        "select run_count, signal_count, last_slot, last_run_status from public.trader_stats"
+        " where trader_id = %s",
         (trader,),
     ).fetchone()
     assert row == (3, 4, s3, "ok")
@@ -179,7 +179,7 @@ def test_filter_errors_are_recorded_and_disable_the_trader(
         assert procs.stop(w) == 0
     row = conn.execute(
         "select enabled, consecutive_errors, error_count, run_count, last_error_type,"
-        " last_error, disabled_reason from public.traders where id = %s",
+        " last_error, disabled_reason from public.traders t join public.trader_stats s on s.trader_id = t.id where t.id = %s",
         (broken,),
     ).fetchone()
     assert row is not None

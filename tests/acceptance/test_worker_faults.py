@@ -287,7 +287,7 @@ def test_unpublished_timeframe_is_the_traders_error_not_a_retry(
     assert "'30m'" in run[2] and "published: 1m, 5m" in run[2]
     assert "TRADERCTL_MARKET_INTERVALS" in run[2]
     trader = conn.execute(
-        "select last_error_type from public.traders where id = %s", (bad,)
+        "select last_error_type from public.trader_stats where trader_id = %s", (bad,)
     ).fetchone()
     assert trader == ("timeframe_unavailable",)
     ok = conn.execute(

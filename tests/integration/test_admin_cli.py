@@ -85,9 +85,9 @@ def fleet(conn: Conn) -> dict[str, Any]:
         conn, user_id=bob, name="five", interval="5m", code=ADMIN_CODE, timeframes=["1m"]
     )
     conn.execute(
-        "update public.traders set last_run_status = 'error', consecutive_errors = 3,"
+        "update public.trader_stats set last_run_status = 'error', consecutive_errors = 3,"
         " error_count = 3, run_count = 5, last_error = 'TypeError: x is undefined',"
-        " last_error_type = 'exception', last_error_at = now() where id = %s",
+        " last_error_type = 'exception', last_error_at = now() where trader_id = %s",
         (failing,),
     )
     conn.execute(

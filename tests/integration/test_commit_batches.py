@@ -72,7 +72,8 @@ def test_several_slots_of_one_trader_in_a_batch_apply_oldest_first(
     state = _state(conn, a)
     assert state is not None and state[:2] == (["X"], s3)
     counters = conn.execute(
-        "select run_count, signal_count, last_slot from public.traders where id = %s", (a,)
+        "select run_count, signal_count, last_slot from public.trader_stats where trader_id = %s",
+        (a,),
     ).fetchone()
     assert counters == (3, 4, s3)
 
@@ -134,7 +135,7 @@ def test_batch_mixes_deleted_traders_errors_and_auto_disable(
         r[0]: r[1:]
         for r in conn.execute(
             "select id, enabled, consecutive_errors, disabled_reason is not null"
-            " from public.traders where id = any(%s)",
+            " from public.traders t join public.trader_stats s on s.trader_id = t.id where t.id = any(%s)",
             ([a, b],),
         ).fetchall()
     }

@@ -100,6 +100,7 @@ def count(conn: psycopg.Connection[Any], table: str) -> int:
 
 PRIVATE_TABLES = [
     "public.traders",
+    "public.trader_stats",
     "public.trader_runs",
     "public.signals",
     "public.trader_matches",
@@ -188,12 +189,7 @@ def test_user_cannot_report_or_remove_runs_of_other_users_traders(
 @pytest.mark.parametrize(
     "assignment",
     [
-        "run_count = 99",
-        "signal_count = 99",
-        "consecutive_errors = 0",
         "disabled_reason = null",
-        "last_error = null",
-        "last_run_at = now()",
         "schedule_problem = null",
         "user_id = 'bbbbbbbb-0000-0000-0000-000000000002'",
         "created_at = now()",
@@ -212,7 +208,7 @@ def test_user_cannot_insert_backend_columns(
     with acting_as(conn, "authenticated", USER_A):
         assert denied(
             conn,
-            "insert into public.traders (name, filter, run_count) values ('x', %s, 5)",
+            "insert into public.traders (name, filter, schedule_problem) values ('x', %s, 'y')",
             (FILTER,),
         )
 
@@ -229,6 +225,11 @@ def test_user_cannot_insert_backend_columns(
         "update public.trader_runs set status = 'error'",
         "delete from public.trader_runs",
         "update public.trader_matches set symbols = '{}'",
+        "update public.trader_stats set run_count = 99",
+        "update public.trader_stats set consecutive_errors = 0, last_error = null",
+        "delete from public.trader_stats",
+        "insert into public.trader_stats (trader_id, user_id)"
+        " select gen_random_uuid(), user_id from public.traders",
         "delete from public.trader_matches",
         "update public.user_tiers set tier = 'elite'",
         "insert into public.user_tiers (user_id, tier) values (auth.uid(), 'elite')",
@@ -307,7 +308,7 @@ def test_no_exposed_security_definer_functions(conn: psycopg.Connection[Any]) ->
 def test_service_role_does_its_job(conn: psycopg.Connection[Any], world: dict[str, Any]) -> None:
     with acting_as(conn, "service_role"):
         assert count(conn, "public.traders") == 2
-        conn.execute("update public.traders set run_count = run_count + 1")
+        conn.execute("update public.trader_stats set run_count = run_count + 1")
         conn.execute(
             "insert into public.signals (trader_id, user_id, run_id, slot, symbol, interval)"
             " select trader_id, user_id, run_id, slot, 'ETHUSDT', interval from public.signals"
@@ -320,14 +321,19 @@ def test_reenabling_clears_backend_disable_reason(
     conn: psycopg.Connection[Any], world: dict[str, Any]
 ) -> None:
     conn.execute(
-        "update public.traders set disabled_reason = 'too many errors', consecutive_errors = 10"
-        " where id = %s",
+        "update public.traders set disabled_reason = 'too many errors' where id = %s",
+        (world["a"],),
+    )
+    conn.execute(
+        "update public.trader_stats set consecutive_errors = 10 where trader_id = %s",
         (world["a"],),
     )
     with acting_as(conn, "authenticated", USER_A):
+        # The user may not write the stats row; the trigger that resets the streak may.
         conn.execute("update public.traders set enabled = true where id = %s", (world["a"],))
         row = conn.execute(
-            "select enabled, disabled_reason, consecutive_errors from public.traders where id = %s",
+            "select t.enabled, t.disabled_reason, s.consecutive_errors from public.traders t"
+            " join public.trader_stats s on s.trader_id = t.id where t.id = %s",
             (world["a"],),
         ).fetchone()
         assert row == (True, None, 0)

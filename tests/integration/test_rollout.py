@@ -195,7 +195,8 @@ def test_shadow_runs_are_stored_but_invisible_to_their_owner(conn: Conn) -> None
     assert conn.execute("select count(*) from public.signals where shadow").fetchone() == (2,)
     # Shadow runs leave the user's trader row alone (counters, errors, auto-disable).
     counters = conn.execute(
-        "select run_count, signal_count, last_run_at from public.traders where id = %s", (shadow,)
+        "select run_count, signal_count, last_run_at from public.trader_stats where trader_id = %s",
+        (shadow,),
     ).fetchone()
     assert counters == (0, 0, None)
 

@@ -159,8 +159,8 @@ def test_commit_edge_triggers_and_is_idempotent(conn: psycopg.Connection[Any], t
     ).fetchone()
     assert row == (["BBB", "CCC"], s2)
     t = conn.execute(
-        "select run_count, signal_count, last_slot, last_run_status from public.traders"
-        " where id = %s",
+        "select run_count, signal_count, last_slot, last_run_status from public.trader_stats"
+        " where trader_id = %s",
         (trader,),
     ).fetchone()
     assert t == (3, 3, s2, "ok")
@@ -220,7 +220,7 @@ def test_errors_count_and_disable_the_trader(conn: psycopg.Connection[Any], trad
         )
     row = conn.execute(
         "select enabled, consecutive_errors, error_count, last_error_type, last_error,"
-        " disabled_reason, last_run_status from public.traders where id = %s",
+        " disabled_reason, last_run_status from public.traders t join public.trader_stats s on s.trader_id = t.id where t.id = %s",
         (trader,),
     ).fetchone()
     assert row is not None
@@ -235,7 +235,8 @@ def test_errors_count_and_disable_the_trader(conn: psycopg.Connection[Any], trad
     # Re-enabling (the user's action) clears the streak and the reason.
     conn.execute("update public.traders set enabled = true where id = %s", (trader,))
     row = conn.execute(
-        "select consecutive_errors, disabled_reason from public.traders where id = %s", (trader,)
+        "select consecutive_errors, disabled_reason from public.traders t join public.trader_stats s on s.trader_id = t.id where t.id = %s",
+        (trader,),
     ).fetchone()
     assert row == (0, None)
 
@@ -249,7 +250,8 @@ def test_a_success_resets_the_error_streak(conn: psycopg.Connection[Any], trader
         disable_after=2,
     )
     row = conn.execute(
-        "select enabled, consecutive_errors, error_count from public.traders where id = %s",
+        "select enabled, consecutive_errors, error_count from public.traders t join public.trader_stats s on s.trader_id = t.id"
+        " where t.id = %s",
         (trader,),
     ).fetchone()
     assert row == (True, 1, 2)

@@ -24,23 +24,24 @@ select
     t.enabled,
     coalesce(nullif(t.filter ->> 'refreshInterval', ''), '1m') as interval,
     coalesce(ut.tier, 'free') as tier,
-    t.last_run_at,
-    t.last_run_status,
-    t.consecutive_errors,
-    t.run_count,
-    t.error_count,
-    t.signal_count,
-    t.last_error,
+    st.last_run_at,
+    st.last_run_status,
+    coalesce(st.consecutive_errors, 0) as consecutive_errors,
+    coalesce(st.run_count, 0) as run_count,
+    coalesce(st.error_count, 0) as error_count,
+    coalesce(st.signal_count, 0) as signal_count,
+    st.last_error,
     t.schedule_problem,
     t.disabled_reason,
     count(*) over () as total
 from public.traders t
+left join public.trader_stats st on st.trader_id = t.id
 left join auth.users u on u.id = t.user_id
 left join public.user_tiers ut on ut.user_id = t.user_id
 where (%(user_id)s::uuid is null or t.user_id = %(user_id)s::uuid)
   and (%(interval)s::text is null
        or coalesce(nullif(t.filter ->> 'refreshInterval', ''), '1m') = %(interval)s::text)
-  and (not %(failing)s::boolean or t.last_run_status = 'error' or t.consecutive_errors > 0)
+  and (not %(failing)s::boolean or st.last_run_status = 'error' or st.consecutive_errors > 0)
   and (not %(disabled)s::boolean or not t.enabled)
 order by t.created_at, t.id
 limit %(limit)s;
@@ -70,16 +71,16 @@ select
     tr.max_symbols,
     t.created_at,
     t.updated_at,
-    t.last_slot,
-    t.last_run_at,
-    t.last_run_status,
-    t.last_error,
-    t.last_error_type,
-    t.last_error_at,
-    t.consecutive_errors,
-    t.error_count,
-    t.run_count,
-    t.signal_count,
+    st.last_slot,
+    st.last_run_at,
+    st.last_run_status,
+    st.last_error,
+    st.last_error_type,
+    st.last_error_at,
+    coalesce(st.consecutive_errors, 0) as consecutive_errors,
+    coalesce(st.error_count, 0) as error_count,
+    coalesce(st.run_count, 0) as run_count,
+    coalesce(st.signal_count, 0) as signal_count,
     t.schedule_problem,
     t.disabled_reason,
     coalesce(cardinality(m.symbols), 0) as current_matches,
@@ -91,6 +92,7 @@ select
             - mod(extract(epoch from b.base)::bigint / 60, i.minutes), i.minutes)::integer)
     end as next_due_slot
 from public.traders t
+left join public.trader_stats st on st.trader_id = t.id
 left join auth.users u on u.id = t.user_id
 left join public.user_tiers ut on ut.user_id = t.user_id
 left join public.tiers tr on tr.name = coalesce(ut.tier, 'free')
