@@ -51,7 +51,12 @@ __all__ = ["main", "measure_commit"]
 
 BATCH = 32
 SYMBOLS = [f"S{i:03d}USDT" for i in range(100)]
-TABLES = ("public.trader_runs", "public.signals", "public.trader_matches", "public.traders")
+TABLES = (
+    "public.trader_runs",
+    "public.signals",
+    "public.trader_matches",
+    "public.trader_stats",
+)
 
 
 def _log(message: str) -> None:

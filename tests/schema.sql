@@ -2480,23 +2480,6 @@ $$;
 
 
 --
--- Name: procrastinate_unlink_periodic_defers_v1(); Type: FUNCTION; Schema: procrastinate; Owner: -
---
-
-CREATE FUNCTION procrastinate.procrastinate_unlink_periodic_defers_v1() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'procrastinate', 'pg_catalog'
-    AS $$
-BEGIN
-    UPDATE procrastinate_periodic_defers
-    SET job_id = NULL
-    WHERE job_id = OLD.id;
-    RETURN OLD;
-END;
-$$;
-
-
---
 -- Name: procrastinate_unregister_worker_v1(bigint); Type: FUNCTION; Schema: procrastinate; Owner: -
 --
 
@@ -4567,13 +4550,6 @@ CREATE TRIGGER procrastinate_trigger_abort_requested_events_v1 AFTER UPDATE OF a
 
 
 --
--- Name: procrastinate_jobs procrastinate_trigger_delete_jobs_v1; Type: TRIGGER; Schema: procrastinate; Owner: -
---
-
-CREATE TRIGGER procrastinate_trigger_delete_jobs_v1 BEFORE DELETE ON procrastinate.procrastinate_jobs FOR EACH ROW WHEN (((old.task_name)::text <> 'run_trader'::text)) EXECUTE FUNCTION procrastinate.procrastinate_unlink_periodic_defers_v1();
-
-
---
 -- Name: procrastinate_jobs procrastinate_trigger_scheduled_events_v1; Type: TRIGGER; Schema: procrastinate; Owner: -
 --
 
@@ -4708,7 +4684,7 @@ ALTER TABLE ONLY procrastinate.procrastinate_jobs
 --
 
 ALTER TABLE ONLY procrastinate.procrastinate_periodic_defers
-    ADD CONSTRAINT procrastinate_periodic_defers_job_id_fkey FOREIGN KEY (job_id) REFERENCES procrastinate.procrastinate_jobs(id);
+    ADD CONSTRAINT procrastinate_periodic_defers_job_id_fkey FOREIGN KEY (job_id) REFERENCES procrastinate.procrastinate_jobs(id) ON DELETE SET NULL;
 
 
 --

@@ -117,6 +117,34 @@ def test_a_trader_job_writes_no_deferred_or_started_event(conn: psycopg.Connecti
     assert events_of(conn, other[0]) == ["deferred", "started"]
 
 
+def test_deleting_a_job_unlinks_its_periodic_defer_without_a_lock_first(
+    conn: psycopg.Connection[Any],
+) -> None:
+    # Every committed run deletes its job. A BEFORE DELETE row trigger on the jobs table
+    # would make each delete lock the row first (one more WAL record per run), so the
+    # periodic defers are unlinked by their foreign key's action instead (migration
+    # 20261201120000).
+    before_delete = conn.execute(
+        "select tgname from pg_trigger where tgrelid = 'procrastinate.procrastinate_jobs'::regclass"
+        " and not tgisinternal and tgtype & (2 | 8) = (2 | 8)"  # BEFORE, DELETE
+    ).fetchall()
+    assert before_delete == []
+    periodic = conn.execute(
+        "insert into procrastinate.procrastinate_jobs (queue_name, task_name, args, status)"
+        " values ('maintenance', 'prune', '{}', 'succeeded') returning id"
+    ).fetchone()
+    assert periodic is not None
+    conn.execute(
+        "insert into procrastinate.procrastinate_periodic_defers"
+        " (task_name, defer_timestamp, job_id) values ('prune', 1, %s)",
+        periodic,
+    )
+    conn.execute("delete from procrastinate.procrastinate_jobs where id = %s", periodic)
+    assert conn.execute(
+        "select job_id from procrastinate.procrastinate_periodic_defers"
+    ).fetchall() == [(None,)]
+
+
 def test_two_claims_skip_each_others_rows(db_url: str, conn: psycopg.Connection[Any]) -> None:
     user = make_user(conn, tier="elite")
     jobs = [
