@@ -22,9 +22,18 @@
 -- * Enabling a trader still resets its error streak (the user's explicit action wins):
 --   an AFTER UPDATE trigger does it now, as the table owner, since the user may not write
 --   the stats row.
--- * The commit keeps locking the traders rows (their lock is what orders committers of
---   one trader; the foreign keys of runs and match state need a lock on them anyway) and
---   updates the stats rows under it.
+-- * The commit locks the stats rows instead of the traders rows (in trader id order, the
+--   one order every committer uses): that lock is what orders the committers of one
+--   trader. Runs, signals and match state reference public.trader_stats instead of
+--   public.traders (deleting a trader still deletes them: traders -> trader_stats ->
+--   them, cascading), so their foreign-key checks take their key-share lock on the stats
+--   row the commit already holds. A commit then writes nothing to the traders table, whose
+--   rows are the widest the backend touches: after each checkpoint, the first lock of a
+--   traders page logged the whole 8 KB page (~8 traders per page), ~1 KB of WAL per run
+--   with full_page_writes on (Supabase's), against ~200 B for the narrow stats pages.
+--   The auto-disable still updates the traders row, after the stats lock: a user who
+--   enables that very trader at that moment can deadlock with it, and Postgres then
+--   aborts one of the two (the worker retries its batch; the user retries the update).
 
 create table public.trader_stats (
     trader_id uuid primary key references public.traders (id) on delete cascade,
@@ -134,6 +143,20 @@ create trigger traders_reset_streak
 revoke all on function backend.traders_create_stats(), backend.traders_reset_streak()
     from public, anon, authenticated;
 
+-- Runs, signals and match state hang off the stats row (see the header).
+alter table public.trader_runs
+    drop constraint trader_runs_trader_id_fkey,
+    add constraint trader_runs_trader_id_fkey foreign key (trader_id)
+        references public.trader_stats (trader_id) on delete cascade;
+alter table public.signals
+    drop constraint signals_trader_id_fkey,
+    add constraint signals_trader_id_fkey foreign key (trader_id)
+        references public.trader_stats (trader_id) on delete cascade;
+alter table public.trader_matches
+    drop constraint trader_matches_trader_id_fkey,
+    add constraint trader_matches_trader_id_fkey foreign key (trader_id)
+        references public.trader_stats (trader_id) on delete cascade;
+
 revoke all on public.trader_stats from anon, authenticated;
 grant select on public.trader_stats to authenticated;
 grant all on public.trader_stats to service_role;
@@ -157,6 +180,7 @@ as $$
 #variable_conflict use_column
 declare
     v_rounds integer;
+    v_trader_ids uuid[];
     v_jobs bigint[];
     v_traders uuid[];
     v_runs bigint[];
@@ -167,17 +191,23 @@ declare
     v_types text[];
     v_messages text[];
 begin
-    -- 1. Lock the batch's traders in id order; count the rounds (most slots of a trader).
+    -- 1. Lock the batch's traders' stats rows in trader id order (see the header: the
+    -- traders rows themselves are not locked); count the rounds (most slots of a trader).
     select coalesce(max(n.slots), 0) into v_rounds
     from (
         select count(*) as slots from jsonb_array_elements(p_runs) e group by e ->> 'trader_id'
     ) n;
+    v_trader_ids := array(select distinct (e ->> 'trader_id')::uuid from jsonb_array_elements(p_runs) e);
+    -- A trader whose stats row is missing (inserted with triggers off) gets one here, or
+    -- its runs could never be written; for the others this is one index probe, no write.
+    insert into public.trader_stats (trader_id, user_id)
+    select t.id, t.user_id from public.traders t where t.id = any(v_trader_ids)
+    on conflict (trader_id) do nothing;
     perform 1
-    from public.traders t
-    where t.id = any (array(
-        select (e ->> 'trader_id')::uuid from jsonb_array_elements(p_runs) e))
-    order by t.id
-    for update of t;
+    from public.trader_stats s
+    where s.trader_id = any(v_trader_ids)
+    order by s.trader_id
+    for update of s;
 
     for v_round in 1 .. v_rounds loop
         -- 2. The round's runs, their signals, the match states that changed, the counters.

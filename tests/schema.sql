@@ -428,6 +428,7 @@ CREATE FUNCTION backend.commit_trader_runs(p_runs jsonb, p_worker text, p_disabl
 #variable_conflict use_column
 declare
     v_rounds integer;
+    v_trader_ids uuid[];
     v_jobs bigint[];
     v_traders uuid[];
     v_runs bigint[];
@@ -438,17 +439,23 @@ declare
     v_types text[];
     v_messages text[];
 begin
-    -- 1. Lock the batch's traders in id order; count the rounds (most slots of a trader).
+    -- 1. Lock the batch's traders' stats rows in trader id order (see the header: the
+    -- traders rows themselves are not locked); count the rounds (most slots of a trader).
     select coalesce(max(n.slots), 0) into v_rounds
     from (
         select count(*) as slots from jsonb_array_elements(p_runs) e group by e ->> 'trader_id'
     ) n;
+    v_trader_ids := array(select distinct (e ->> 'trader_id')::uuid from jsonb_array_elements(p_runs) e);
+    -- A trader whose stats row is missing (inserted with triggers off) gets one here, or
+    -- its runs could never be written; for the others this is one index probe, no write.
+    insert into public.trader_stats (trader_id, user_id)
+    select t.id, t.user_id from public.traders t where t.id = any(v_trader_ids)
+    on conflict (trader_id) do nothing;
     perform 1
-    from public.traders t
-    where t.id = any (array(
-        select (e ->> 'trader_id')::uuid from jsonb_array_elements(p_runs) e))
-    order by t.id
-    for update of t;
+    from public.trader_stats s
+    where s.trader_id = any(v_trader_ids)
+    order by s.trader_id
+    for update of s;
 
     for v_round in 1 .. v_rounds loop
         -- 2. The round's runs, their signals, the match states that changed, the counters.
@@ -4700,7 +4707,7 @@ ALTER TABLE ONLY public.browser_runs
 --
 
 ALTER TABLE ONLY public.signals
-    ADD CONSTRAINT signals_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.traders(id) ON DELETE CASCADE;
+    ADD CONSTRAINT signals_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.trader_stats(trader_id) ON DELETE CASCADE;
 
 
 --
@@ -4708,7 +4715,7 @@ ALTER TABLE ONLY public.signals
 --
 
 ALTER TABLE ONLY public.trader_matches
-    ADD CONSTRAINT trader_matches_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.traders(id) ON DELETE CASCADE;
+    ADD CONSTRAINT trader_matches_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.trader_stats(trader_id) ON DELETE CASCADE;
 
 
 --
@@ -4724,7 +4731,7 @@ ALTER TABLE ONLY public.trader_modes
 --
 
 ALTER TABLE ONLY public.trader_runs
-    ADD CONSTRAINT trader_runs_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.traders(id) ON DELETE CASCADE;
+    ADD CONSTRAINT trader_runs_trader_id_fkey FOREIGN KEY (trader_id) REFERENCES public.trader_stats(trader_id) ON DELETE CASCADE;
 
 
 --

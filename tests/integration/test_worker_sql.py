@@ -204,7 +204,8 @@ def test_same_slot_committed_by_two_connections_once(db_url: str, trader) -> Non
     """Two workers finish the same (trader, slot): the second commit waits, then writes nothing."""
     results: dict[str, Any] = {}
     with psycopg.connect(db_url) as a, psycopg.connect(db_url) as b:
-        # Step 1: A commits its run inside an open transaction (holds the trader row lock).
+        # Step 1: A commits its run inside an open transaction (holds the trader's stats
+        # row lock).
         results["a"] = commit(a, [run_record(trader, SLOT, 1, ["AAA"])])
 
         # Step 2: B tries the same slot with another result; it must wait for A.
@@ -289,6 +290,45 @@ def test_deleted_trader_is_skipped(conn: psycopg.Connection[Any], trader) -> Non
     conn.execute("delete from public.traders where id = %s", (trader,))
     out = commit(conn, [run_record(trader, SLOT, 1, ["AAA"])])
     assert [r[3] for r in out] == ["trader_deleted"]
+
+
+def test_deleting_a_trader_deletes_its_stats_runs_signals_and_state(
+    conn: psycopg.Connection[Any], trader
+) -> None:
+    # Runs, signals and match state hang off the stats row, which hangs off the trader.
+    commit(conn, [run_record(trader, SLOT, 1, ["AAA"])])
+    conn.execute("delete from public.traders where id = %s", (trader,))
+    for table in ("trader_stats", "trader_runs", "signals", "trader_matches"):
+        row = conn.execute(
+            f"select count(*) from public.{table} where trader_id = %s", (trader,)
+        ).fetchone()
+        assert row == (0,), table
+
+
+def test_a_trader_without_stats_row_still_gets_its_runs(
+    conn: psycopg.Connection[Any], trader
+) -> None:
+    # Rows inserted with triggers off (a bulk import) have no stats row; the commit adds it
+    # instead of failing the whole batch on the runs' foreign key.
+    conn.execute("delete from public.trader_stats where trader_id = %s", (trader,))
+    out = commit(conn, [run_record(trader, SLOT, 1, ["AAA"])])
+    assert [r[3] for r in out] == ["committed"]
+    row = conn.execute(
+        "select run_count, signal_count from public.trader_stats where trader_id = %s",
+        (trader,),
+    ).fetchone()
+    assert row == (1, 1)
+
+
+def test_a_commit_does_not_wait_for_the_users_trader_row(db_url: str, trader) -> None:
+    """A user editing their trader (row locked in an open transaction) does not hold up
+    the commit of its run: the commit locks and writes only the trader's stats row."""
+    with psycopg.connect(db_url) as user, psycopg.connect(db_url, autocommit=True) as worker:
+        user.execute("update public.traders set name = 'editing' where id = %s", (trader,))
+        worker.execute("set lock_timeout = '2s'")
+        out = commit(worker, [run_record(trader, SLOT, 1, ["AAA"])])
+        assert [r[3] for r in out] == ["committed"]
+        user.rollback()
 
 
 def test_release_and_recover_stalled_jobs(conn: psycopg.Connection[Any], trader) -> None:
