@@ -5,7 +5,10 @@
 -- makes Postgres fetch and lock each row before deleting it, and that lock is a WAL record
 -- of its own (Heap/LOCK, 54 bytes): one more per trader run, since every committed run
 -- deletes its job (docs/worker.md, "Why delete"). Trader jobs are never periodic, so the
--- trigger only ever found nothing to unlink for them.
+-- trigger only ever found nothing to unlink for them. The WHEN clause that
+-- 20261201070000_no_deferred_event_for_trader_jobs.sql gave it (not for run_trader)
+-- saved the plpgsql call but not the lock: a BEFORE row trigger's WHEN is evaluated on
+-- the row already fetched and locked for it.
 --
 -- The foreign key does the same unlinking as an action (ON DELETE SET NULL, served by
 -- procrastinate_periodic_defers_job_id_fkey_v1), which runs after the delete and locks

@@ -670,28 +670,18 @@ COMMENT ON FUNCTION backend.commit_trader_runs(p_runs jsonb, p_worker text, p_di
 CREATE FUNCTION backend.enqueue_trader_runs(trader_ids uuid[], intervals text[], slots timestamp with time zone[], priorities integer[], scheduled_at timestamp with time zone DEFAULT NULL::timestamp with time zone, bulk boolean DEFAULT false) RETURNS TABLE(job_id bigint, trader_id uuid, queue_name text, task_name text, args jsonb)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
-    AS $$
+    AS $_$
 #variable_conflict use_column
 declare
     v_replication_role constant text := current_setting('session_replication_role');
     v_bulk boolean := false;
-begin
-    if bulk and v_replication_role = 'origin' then
-        begin
-            perform set_config('session_replication_role', 'replica', true);
-            v_bulk := true;
-        exception when insufficient_privilege then
-            -- A role that may not set it (a managed Postgres without the privilege) keeps
-            -- the triggers: same result, slower.
-            v_bulk := false;
-        end;
-    end if;
-
-    return query
+    -- $1 trader_ids, $2 intervals, $3 slots, $4 priorities, $5 scheduled_at, $6 bulk mode;
+    -- %s is the conflict clause.
+    v_statement constant text := $statement$
     with slot_text as (
         -- The job's "slot" argument, formatted once per distinct slot, not once per job.
         select s.slot, to_char(s.slot at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"') as txt
-        from (select distinct u.slot from unnest(slots) as u(slot)) s
+        from (select distinct u.slot from unnest($3::timestamptz[]) as u(slot)) s
     ),
     inserted as (
         insert into procrastinate.procrastinate_jobs
@@ -704,11 +694,11 @@ begin
             backend.trader_lock(r.trader_id),
             jsonb_build_object('trader_id', r.trader_id, 'slot', st.txt),
             'todo',
-            enqueue_trader_runs.scheduled_at
-        from unnest(trader_ids, intervals, slots, priorities) as r(trader_id, iv, slot, priority)
+            $5::timestamptz
+        from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::integer[])
+            as r(trader_id, iv, slot, priority)
         join slot_text st on st.slot = r.slot
-        -- A job already waiting for the trader (queueing_lock) wins: no row for it.
-        on conflict (queueing_lock) where status = 'todo' do nothing
+        %s
         returning id, procrastinate_jobs.queue_name, procrastinate_jobs.task_name,
                   procrastinate_jobs.args, procrastinate_jobs.scheduled_at
     ),
@@ -717,7 +707,7 @@ begin
         insert into procrastinate.procrastinate_events (job_id, type, at)
         select i.id, 'scheduled', i.scheduled_at
         from inserted i
-        where v_bulk and i.scheduled_at is not null
+        where $6::boolean and i.scheduled_at is not null
     ),
     woken as materialized (
         -- What procrastinate_notify_queue_job_inserted_v1 sends, once per queue (with its
@@ -728,24 +718,69 @@ begin
         from (
             select 'procrastinate_queue_v1#' || i.queue_name as channel, max(i.id) as job_id
             from inserted i
-            where v_bulk
+            where $6::boolean
             group by i.queue_name
             union all
             select 'procrastinate_any_queue_v1', max(i.id)
             from inserted i
-            where v_bulk
+            where $6::boolean
             having count(*) > 0
         ) n
     )
-    select i.id, (i.args ->> 'trader_id')::uuid, i.queue_name::text, i.task_name::text, i.args
+    select coalesce(array_agg(i.id), '{}'),
+           coalesce(array_agg((i.args ->> 'trader_id')::uuid), '{}'),
+           coalesce(array_agg(i.queue_name::text), '{}'),
+           coalesce(array_agg(i.task_name::text), '{}'),
+           coalesce(array_agg(i.args), '{}')
     from inserted i
-    cross join woken;
+    cross join woken
+    $statement$;
+    -- A job already waiting for the trader (queueing_lock) wins: no row for it.
+    v_tolerant constant text := 'on conflict (queueing_lock) where status = ''todo'' do nothing';
+    v_ids bigint[];
+    v_traders uuid[];
+    v_queues text[];
+    v_tasks text[];
+    v_args jsonb[];
+    v_done boolean := false;
+begin
+    if bulk and v_replication_role = 'origin' then
+        begin
+            perform set_config('session_replication_role', 'replica', true);
+            v_bulk := true;
+        exception when insufficient_privilege then
+            -- A role that may not set it (a managed Postgres without the privilege) keeps
+            -- the triggers: same result, slower.
+            v_bulk := false;
+        end;
+    end if;
+
+    if bulk then
+        begin
+            execute format(v_statement, '')
+                into v_ids, v_traders, v_queues, v_tasks, v_args
+                using trader_ids, intervals, slots, priorities, scheduled_at, v_bulk;
+            v_done := true;
+        exception when unique_violation then
+            -- A job for one of these traders was enqueued since the caller looked: the
+            -- block's writes are gone; the tolerant statement below skips that trader.
+            v_done := false;
+        end;
+    end if;
+    if not v_done then
+        execute format(v_statement, v_tolerant)
+            into v_ids, v_traders, v_queues, v_tasks, v_args
+            using trader_ids, intervals, slots, priorities, scheduled_at, v_bulk;
+    end if;
 
     if v_bulk then
         perform set_config('session_replication_role', v_replication_role, true);
     end if;
+
+    return query
+    select * from unnest(v_ids, v_traders, v_queues, v_tasks, v_args);
 end
-$$;
+$_$;
 
 
 --

@@ -186,6 +186,31 @@ def test_tick_restores_replication_role_and_triggers_fire_after(conn: Conn) -> N
     assert [j["priority"] for j in jobs(conn)] == [3, 100]
 
 
+def test_bulk_enqueue_skips_a_job_that_appeared_meanwhile(conn: Conn) -> None:
+    """The tick inserts without ON CONFLICT; a job enqueued since it looked (an immediate
+    first run) makes that insert fail, and the tolerant insert then skips the trader."""
+    user = make_user(conn, tier="elite")
+    waiting, fresh = make_trader(conn, user_id=user), make_trader(conn, user_id=user)
+    slot = utc("2026-11-26T10:00:00")
+    first = conn.execute(
+        "select job_id from backend.enqueue_trader_runs(array[%s::uuid], array['1m'],"
+        " array[%s::timestamptz], array[100])",
+        (waiting, slot),
+    ).fetchall()
+    assert len(first) == 1
+    rows = conn.execute(
+        "select trader_id, queue_name from backend.enqueue_trader_runs("
+        "array[%s, %s]::uuid[], array['1m', '1m'], array[%s, %s]::timestamptz[],"
+        " array[3, 3], null, true)",
+        (waiting, fresh, slot, slot),
+    ).fetchall()
+    assert rows == [(fresh, trader_queue("1m"))]
+    by_trader = {j["args"]["trader_id"]: j["priority"] for j in jobs(conn)}
+    assert by_trader == {str(waiting): 100, str(fresh): 3}
+    role = conn.execute("show session_replication_role").fetchone()
+    assert role == ("origin",)
+
+
 #: The tick and the function that writes its jobs (and decides on bulk mode).
 OWNED_BY_TICK_ROLE = (
     "backend.schedule_due_traders(timestamptz)",
