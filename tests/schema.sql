@@ -2187,6 +2187,7 @@ $$;
 CREATE FUNCTION procrastinate.procrastinate_fetch_job_v2(target_queue_names character varying[], p_worker_id bigint) RETURNS procrastinate.procrastinate_jobs
     LANGUAGE plpgsql
     SET search_path TO 'procrastinate', 'pg_catalog'
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 DECLARE
 	found_jobs procrastinate_jobs;
@@ -4421,6 +4422,13 @@ CREATE UNIQUE INDEX procrastinate_jobs_lock_idx_v1 ON procrastinate.procrastinat
 --
 
 CREATE INDEX procrastinate_jobs_lock_lookup_idx ON procrastinate.procrastinate_jobs USING btree (lock);
+
+
+--
+-- Name: procrastinate_jobs_maintenance_todo_idx; Type: INDEX; Schema: procrastinate; Owner: -
+--
+
+CREATE INDEX procrastinate_jobs_maintenance_todo_idx ON procrastinate.procrastinate_jobs USING btree (priority DESC, id) WHERE ((status = 'todo'::procrastinate.procrastinate_job_status) AND ((queue_name)::text = 'traderctl.maintenance'::text));
 
 
 --

@@ -19,7 +19,7 @@ from tests.worker_support import enqueue, minute, wait_until
 from traderctl.worker import queries
 from traderctl.worker.db import SessionLimits, connect
 from traderctl.worker.queue import manager
-from traderctl.worker.queue.contract import TRADER_TASK, trader_queue
+from traderctl.worker.queue.contract import MAINTENANCE_QUEUE, TRADER_TASK, trader_queue
 
 WAITING = 3000
 FINISHED = 60_000
@@ -83,6 +83,57 @@ def test_claim_plan_is_an_index_lookup_per_candidate_under_misleading_statistics
     assert len(rows) == 32
     assert len({r["lock"] for r in rows}) == 32
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+
+
+def test_maintenance_fetch_reads_its_own_index_whatever_waits(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """procrastinate's fetch for the maintenance queue is planned per call and reads the
+    maintenance queue's own index: thousands of waiting trader jobs are never walked."""
+    config = conn.execute(
+        "select proconfig from pg_proc where proname = 'procrastinate_fetch_job_v2'"
+        " and pronamespace = 'procrastinate'::regnamespace"
+    ).fetchone()
+    assert config is not None and "plan_cache_mode=force_custom_plan" in (config[0] or [])
+    conn.execute(
+        "insert into procrastinate.procrastinate_jobs"
+        " (queue_name, task_name, priority, lock, queueing_lock, args, status)"
+        " select 'traders.1m', %s, 3, l, l, '{}', 'todo'"
+        " from (select 'trader:' || gen_random_uuid() as l from generate_series(1, %s)) x",
+        (TRADER_TASK, WAITING),
+    )
+    conn.execute("analyze procrastinate.procrastinate_jobs")
+    body = conn.execute(
+        "select prosrc from pg_proc where proname = 'procrastinate_fetch_job_v2'"
+        " and pronamespace = 'procrastinate'::regnamespace"
+    ).fetchone()
+    assert body is not None
+    source = str(body[0])
+    # The candidate query, as the function runs it with its queue list bound.
+    start = source.index("SELECT jobs.*")
+    end = source.index("SKIP LOCKED", start) + len("SKIP LOCKED")
+    candidate = source[start:end].replace("target_queue_names", "$1")
+    conn.execute("deallocate all")
+    conn.execute("set search_path = procrastinate")  # the function's own, pinned
+    conn.execute(f"prepare fetch_probe(varchar[]) as {candidate}")
+    rows = conn.execute(
+        f"explain execute fetch_probe(array['{MAINTENANCE_QUEUE}'])"  # a fixed identifier
+    ).fetchall()
+    conn.execute("reset search_path")
+    plan = "\n".join(r[0] for r in rows)
+    assert "procrastinate_jobs_maintenance_todo_idx" in plan, plan
+    assert "Seq Scan" not in plan, plan
+    worker_id = manager.register_worker(conn)
+    job = conn.execute(
+        "insert into procrastinate.procrastinate_jobs (queue_name, task_name, args, status)"
+        " values (%s, 'prune', '{}', 'todo') returning id",
+        (MAINTENANCE_QUEUE,),
+    ).fetchone()
+    fetched = conn.execute(
+        "select id from procrastinate.procrastinate_fetch_job_v2(array[%s]::varchar[], %s)",
+        (MAINTENANCE_QUEUE, worker_id),
+    ).fetchone()
+    assert fetched == job
 
 
 def test_claim_keeps_the_lock_rules(conn: psycopg.Connection[Any]) -> None:
