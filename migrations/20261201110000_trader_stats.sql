@@ -34,6 +34,16 @@
 --   The auto-disable still updates the traders row, after the stats lock: a user who
 --   enables that very trader at that moment can deadlock with it, and Postgres then
 --   aborts one of the two (the worker retries its batch; the user retries the update).
+-- * The copy of backend.commit_trader_runs below also inserts a run with a NOT EXISTS
+--   probe on (trader_id, slot) instead of ON CONFLICT DO NOTHING. The function locks the
+--   batch's stats rows before this statement (whose snapshot is taken after those
+--   locks), and it is the only writer of public.trader_runs, so no other transaction can
+--   add the same (trader, slot) in between: the probe decides exactly what ON CONFLICT
+--   did. ON CONFLICT made every run a speculative insertion, which logs one more record
+--   (Heap/HEAP_CONFIRM, ~52 bytes) and takes the unique index's insertion lock twice. The
+--   unique key stays as the net: a writer that skipped the lock would fail loudly, never
+--   duplicate. The signals were written this way already
+--   (20261201030000_commit_shadow_runs.sql).
 
 create table public.trader_stats (
     trader_id uuid primary key references public.traders (id) on delete cascade,
