@@ -131,9 +131,12 @@ def test_killed_workers_jobs_recover_in_time_while_another_is_frozen_mid_commit(
     doomed = [make_trader(conn, user_id=user, code=SLOW_MATCH, name=f"d{i}") for i in range(4)]
     with worker_procs(db_url, tmp_path) as procs:
         a = procs.start("--intervals", "5m", "--name", "frozen", "--no-maintenance", env=KEEP_JOBS)
-        # Hold the trader row so A's commit stops inside its transaction, then freeze A.
+        # Hold the trader's stats row (what a commit locks) so A's commit stops inside its
+        # transaction, then freeze A.
         blocker = psycopg.connect(db_url)
-        blocker.execute("select 1 from public.traders where id = %s for update", (frozen_trader,))
+        blocker.execute(
+            "select 1 from public.trader_stats where trader_id = %s for update", (frozen_trader,)
+        )
         first = enqueue(conn, frozen_trader, slot, interval="5m")
         wait_until(lambda: _commit_waiting_on_lock(conn), timeout=20)
         os.kill(a.pid, signal.SIGSTOP)
