@@ -429,6 +429,7 @@ CREATE FUNCTION backend.commit_trader_runs(p_runs jsonb, p_worker text, p_disabl
 declare
     v_rounds integer;
     v_trader_ids uuid[];
+    v_locked integer;
     v_jobs bigint[];
     v_traders uuid[];
     v_runs bigint[];
@@ -441,21 +442,32 @@ declare
 begin
     -- 1. Lock the batch's traders' stats rows in trader id order (see the header: the
     -- traders rows themselves are not locked); count the rounds (most slots of a trader).
-    select coalesce(max(n.slots), 0) into v_rounds
+    select coalesce(array_agg(n.trader_id), '{}'), coalesce(max(n.slots), 0)
+    into v_trader_ids, v_rounds
     from (
-        select count(*) as slots from jsonb_array_elements(p_runs) e group by e ->> 'trader_id'
+        select (e ->> 'trader_id')::uuid as trader_id, count(*) as slots
+        from jsonb_array_elements(p_runs) e
+        group by 1
     ) n;
-    v_trader_ids := array(select distinct (e ->> 'trader_id')::uuid from jsonb_array_elements(p_runs) e);
-    -- A trader whose stats row is missing (inserted with triggers off) gets one here, or
-    -- its runs could never be written; for the others this is one index probe, no write.
-    insert into public.trader_stats (trader_id, user_id)
-    select t.id, t.user_id from public.traders t where t.id = any(v_trader_ids)
-    on conflict (trader_id) do nothing;
-    perform 1
-    from public.trader_stats s
-    where s.trader_id = any(v_trader_ids)
-    order by s.trader_id
-    for update of s;
+    select count(*) into v_locked
+    from (
+        select 1 from public.trader_stats s
+        where s.trader_id = any(v_trader_ids)
+        order by s.trader_id
+        for update of s
+    ) l;
+    if v_locked < cardinality(v_trader_ids) then
+        -- A trader without a stats row (inserted with triggers off) gets one, or its runs
+        -- could never be written (or the trader is gone, which the round reports).
+        insert into public.trader_stats (trader_id, user_id)
+        select t.id, t.user_id from public.traders t where t.id = any(v_trader_ids)
+        on conflict (trader_id) do nothing;
+        perform 1
+        from public.trader_stats s
+        where s.trader_id = any(v_trader_ids)
+        order by s.trader_id
+        for update of s;
+    end if;
 
     for v_round in 1 .. v_rounds loop
         -- 2. The round's runs, their signals, the match states that changed, the counters.
