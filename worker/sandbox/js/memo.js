@@ -349,10 +349,11 @@
     return t === 'number' || t === 'string' || t === 'boolean' || v === undefined || v === null;
   }
 
-  function findEntry(perSeries, name, text, path) {
+  /** The entry of `name` at `text`, else at `path[from..]` (see storeEntry), or undefined. */
+  function findEntry(perSeries, name, text, path, from) {
     if (text !== null) return MapGet(perSeries.byText, text);
     var node = MapGet(perSeries.tree, name);
-    for (var i = 0; node !== undefined && i < path.length; i++) node = MapGet(node, treeKey(path[i]));
+    for (var i = from; node !== undefined && i < path.length; i++) node = MapGet(node, treeKey(path[i]));
     return node === undefined ? undefined : MapGet(node, END);
   }
 
@@ -365,30 +366,31 @@
     return child;
   }
 
-  function storeEntry(perSeries, name, text, path, entry) {
+  function storeEntry(perSeries, name, text, path, from, entry) {
     if (text !== null) {
       MapSet(perSeries.byText, text, entry);
       return;
     }
     var node = childMap(perSeries.tree, name);
-    for (var i = 0; i < path.length; i++) node = childMap(node, treeKey(path[i]));
+    for (var i = from; i < path.length; i++) node = childMap(node, treeKey(path[i]));
     MapSet(node, END, entry);
   }
 
   /**
-   * The stored (or newly computed) result of `name` on `master` with primitive arguments
-   * `args` (the helper's arguments after the series), found by `text` when it is not null,
-   * else by `path` (primitives; `args` itself for a helper call). Returns a fresh copy, or
-   * NOT_PLAIN when the result cannot be stored (the caller then computes it itself).
+   * The stored (or newly computed) result of `name` on `master`, found by `text` when it is
+   * not null, else by the primitives `path[from..]`. The helper's arguments after the series
+   * are `args`, or `path[from..]` when `args` is null (a call with primitive arguments).
+   * Returns a fresh copy, or NOT_PLAIN when the result cannot be stored (the caller then
+   * computes it itself).
    */
-  function fromMaster(name, fn, master, text, path, args) {
+  function fromMaster(name, fn, master, text, path, from, args) {
     // No filter code runs from here on (keys and arguments are primitives by now), so
     // Array.prototype's two writable keys are checked once: a helper must not run while
     // they differ from startup (it could call the filter's hook), so then nothing is used.
     if (!arrayIntact()) return NOT_PLAIN;
     var perSeries = WeakMapGet(store, master);
     if (perSeries !== undefined) {
-      var hit = findEntry(perSeries, name, text, path);
+      var hit = findEntry(perSeries, name, text, path, from);
       if (hit !== undefined) {
         stats.hits++;
         return copyOut(hit, true);
@@ -397,7 +399,11 @@
     stats.misses++;
     // The helper runs on a private copy of our master: no filter object is involved.
     var callArgs = [ArrayPrototypeSlice(master)];
-    for (var a = 0; a < args.length; a++) ArrayPrototypePush(callArgs, args[a]);
+    if (args === null) {
+      for (var a = from; a < path.length; a++) ArrayPrototypePush(callArgs, path[a]);
+    } else {
+      for (var b = 0; b < args.length; b++) ArrayPrototypePush(callArgs, args[b]);
+    }
     var result = apply(fn, undefined, callArgs);
     copiedCells = 0;
     var copy = plainCopy(result, 0, true);
@@ -413,10 +419,15 @@
       perSeries = undefined;
     }
     if (perSeries === undefined) {
-      perSeries = { tree: new MapCtor(), byText: new MapCtor(), cells: 0 };
+      perSeries = { tree: new MapCtor(), byText: new MapCtor(), cells: 0, prepass: null, prepassLookback: -1 };
       WeakMapSet(store, master, perSeries);
     }
-    storeEntry(perSeries, name, text, path, entry);
+    if (text === null && path[from] === PREPASS) {
+      // The pre-pass runs for every (trader, symbol): its entry is also kept at hand.
+      perSeries.prepass = entry;
+      perSeries.prepassLookback = path[from + 1];
+    }
+    storeEntry(perSeries, name, text, path, from, entry);
     perSeries.cells += size;
     cells += size;
     // The helper's own result goes to the caller: it was computed on a private copy of our
@@ -424,6 +435,10 @@
     return result;
   }
 
+  /**
+   * A memoized helper's call: `args` is the wrapper's own array of the caller's arguments
+   * (the series first), so every value is read from it exactly once.
+   */
   function lookup(name, fn, args) {
     var first = args[0];
     // While a filter has replaced Array.prototype.constructor or [Symbol.iterator] (it
@@ -433,37 +448,40 @@
       stats.bypass++;
       return apply(fn, undefined, args);
     }
-    var rest = [];
     var primitives = true;
     for (var i = 1; i < args.length; i++) {
-      ArrayPrototypePush(rest, args[i]);
-      if (!isKeyPrimitive(args[i])) primitives = false;
+      if (!isKeyPrimitive(args[i])) {
+        primitives = false;
+        break;
+      }
     }
-    var text = null;
-    if (!primitives) {
+    var out;
+    if (primitives) {
+      // Nearly every call: the arguments after the series are the path in the tree.
+      out = fromMaster(name, fn, master, null, args, 1, null);
+    } else {
       // An options object (or something no key can hold): the key text, built from the
       // primitives read once, and the helper gets a rebuilt object of those.
-      text = name;
-      for (var j = 0; j < rest.length; j++) {
-        var options = name === 'calculateHighVolumeNodes' && j === 0 ? {} : null;
-        var part = keyOf(rest[j], options);
+      var rest = [];
+      var text = name;
+      for (var j = 1; j < args.length; j++) {
+        var options = name === 'calculateHighVolumeNodes' && j === 1 ? {} : null;
+        var part = keyOf(args[j], options);
         if (part === null) {
           stats.bypass++;
           return apply(fn, undefined, args);
         }
-        if (options !== null) rest[j] = options;
+        ArrayPrototypePush(rest, options !== null ? options : args[j]);
         text += '|' + part;
       }
+      out = fromMaster(name, fn, master, text, null, 0, rest);
     }
-    var out = fromMaster(name, fn, master, text, rest, rest);
     if (out === NOT_PLAIN) return apply(fn, undefined, args);
     return out;
   }
 
   function wrap(name, fn) {
-    var wrapped = function () {
-      var args = new ArrayCtor(arguments.length);
-      for (var i = 0; i < args.length; i++) args[i] = arguments[i];
+    var wrapped = function (...args) {
       return lookup(name, fn, args);
     };
     defineProperty(wrapped, 'name', { value: name });
@@ -490,11 +508,21 @@
      * The runner's hvnNodes pre-pass on a registered master series: a fresh copy of
      * calculateHighVolumeNodes(master, {lookback}), computed once per series and lookback.
      */
-    prepass: function (master, lookback) {
+    prepass: function (master, lookback, intact) {
+      // `intact`: the caller checked Array.prototype's two writable keys after the last
+      // filter code ran, so a stored entry of this master (a registered series: only those
+      // are ever stored) can be copied out at once.
+      if (intact) {
+        var perSeries = WeakMapGet(store, master);
+        if (perSeries !== undefined && perSeries.prepassLookback === lookback) {
+          stats.hits++;
+          return copyOut(perSeries.prepass, true);
+        }
+      }
       if (typeof hvnRaw !== 'function' || !WeakSetHas(series, master)) {
         return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
       }
-      var out = fromMaster('calculateHighVolumeNodes', hvnRaw, master, null, [PREPASS, lookback], [{ lookback: lookback }]);
+      var out = fromMaster('calculateHighVolumeNodes', hvnRaw, master, null, [PREPASS, lookback], 0, [{ lookback: lookback }]);
       if (out === NOT_PLAIN) return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
       return out;
     },

@@ -377,7 +377,7 @@
   function evaluate(fn, tfs, symbols, useMemo, privateCopies, wantTypes) {
     var shared = useMemo && !privateCopies;
     var ns = shared ? nsMemo : nsRaw;
-    var hvnTf = pickHvnTf(tfs);
+    var hvnAt = ArrayPrototypeIndexOf(tfs, pickHvnTf(tfs));
     var matches = [];
     var errors = [];
     var types = wantTypes ? objectCreate(null) : null;
@@ -393,7 +393,7 @@
       // With timeframes, the loop below skips a symbol without history in any of them.
       if (!ticker || (tfs.length === 0 && !hasHistory(sym))) continue;
       var timeframes = {};
-      var masters = objectCreate(null);
+      var base = undefined; // the master series of the hvnNodes timeframe
       var skip = false;
       // Filter code ran since the last symbol: check once, before this symbol's copies.
       var fast = !privateCopies && hardener.arrayIntact();
@@ -406,7 +406,7 @@
           skip = true;
           break;
         }
-        masters[tf] = kl;
+        if (t === hvnAt) base = kl;
         // A plain store is a define here: `tf` names a loaded interval (never '__proto__')
         // and Object.prototype is locked, so no setter can be reached.
         timeframes[tf] = privateCopies ? copyRows(kl) : traderCopy(kl, fast);
@@ -416,10 +416,9 @@
       evaluated++;
       var hvnNodes;
       try {
-        var base = masters[hvnTf];
         if (base === undefined) throw new TypeErrorCtor("Cannot read properties of undefined (reading 'length')");
         var lookback = mathMin(base.length, 100);
-        hvnNodes = shared ? memo.prepass(base, lookback) : hvnRaw(copyArray(base), { lookback: lookback });
+        hvnNodes = shared ? memo.prepass(base, lookback, fast) : hvnRaw(copyArray(base), { lookback: lookback });
       } catch (e1) {
         ArrayPrototypePush(errors, { symbol: sym, message: 'hvnNodes: ' + describe(e1) });
         continue;
