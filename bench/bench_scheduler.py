@@ -58,6 +58,12 @@ def _load(conn: psycopg.Connection[Any], traders: int) -> dict[str, int]:
     with conn.transaction():
         # Bulk load: no immediate first run per inserted trader.
         conn.execute("set local traderctl.skip_first_run = 'on'")
+        # Every trader runs on the backend (a fresh install leaves them to the browser, and
+        # the tick skips those), with no health fallback: the bench's clock is not the
+        # wall clock (docs/rollout.md).
+        conn.execute(
+            "update backend.rollout_settings set default_mode = 'server', fallback_enabled = false"
+        )
         create_bench_users(conn, free=free_users, pro=pro_users, elite=elite_users)
         # (user n, trader k) pairs: free users 3 traders, pro 10, elite share the rest.
         conn.execute(

@@ -291,6 +291,7 @@ CREATE TABLE procrastinate.procrastinate_jobs (
 CREATE FUNCTION backend.claim_trader_jobs(p_queue_names character varying[], p_worker_id bigint, p_limit integer) RETURNS SETOF procrastinate.procrastinate_jobs
     LANGUAGE sql
     SET search_path TO ''
+    SET jit TO 'off'
     AS $$
     with claimed as (
         update procrastinate.procrastinate_jobs as j
@@ -339,6 +340,7 @@ COMMENT ON FUNCTION backend.claim_trader_jobs(p_queue_names character varying[],
 CREATE FUNCTION backend.commit_held_trader_runs(p_runs jsonb, p_worker text, p_disable_after integer, p_worker_id bigint, p_finish_job_ids bigint[], p_delete_jobs boolean DEFAULT false) RETURNS TABLE(job_id bigint, trader_id uuid, run_id bigint, outcome text, signals integer)
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET jit TO 'off'
     AS $$
 #variable_conflict use_column
 declare
@@ -424,6 +426,7 @@ COMMENT ON FUNCTION backend.commit_held_trader_runs(p_runs jsonb, p_worker text,
 CREATE FUNCTION backend.commit_trader_runs(p_runs jsonb, p_worker text, p_disable_after integer, p_worker_id bigint, p_finish_job_ids bigint[], p_delete_jobs boolean DEFAULT false) RETURNS TABLE(job_id bigint, trader_id uuid, run_id bigint, outcome text, signals integer)
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET jit TO 'off'
     AS $$
 #variable_conflict use_column
 declare
