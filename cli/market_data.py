@@ -20,6 +20,7 @@ from traderctl.cli import output
 from traderctl.worker.config import env_help, load_settings
 from traderctl.worker.errors import ConfigError
 from traderctl.worker.local.embedded_pg import resolve_database_url
+from traderctl.worker.signal_safe import set_from_handler
 
 __all__ = ["exchange_sim", "market_data", "register"]
 
@@ -97,7 +98,7 @@ def exchange_sim(
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        set_from_handler(stop)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

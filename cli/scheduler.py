@@ -23,6 +23,7 @@ from traderctl.worker.errors import InvalidTickTime
 from traderctl.worker.local.embedded_pg import resolve_database_url
 from traderctl.worker.scheduler import Outcome, TickResult, run_loop
 from traderctl.worker.scheduler import tick as run_tick
+from traderctl.worker.signal_safe import call_outside_handler
 
 __all__ = ["scheduler", "tick"]
 
@@ -113,9 +114,12 @@ def scheduler(
     url = resolve_database_url(settings)
     stop = threading.Event()
 
-    def _stop(signum: int, _frame: FrameType | None) -> None:
+    def _stopping(signum: int) -> None:
         output.note(f"received {signal.Signals(signum).name}, stopping after the current tick")
         stop.set()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        call_outside_handler(lambda: _stopping(signum), name="scheduler-stop")
 
     def _print(result: TickResult) -> None:
         if as_json:

@@ -128,7 +128,7 @@ def test_scheduler_command_stops_cleanly_on_sigterm(db_url: str) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()  # reaps it and closes both pipes
     assert proc.returncode == 0, err
     assert "received SIGTERM" in err
     assert "scheduler stopped after" in err

@@ -31,6 +31,7 @@ from traderctl.worker.runner.lifeline import ParentWatch, die_with_parent
 from traderctl.worker.runner.loop import BatchWorker
 from traderctl.worker.runner.options import WorkerOptions
 from traderctl.worker.runner.shutdown import STOP_SIGNAL, exit_now
+from traderctl.worker.signal_safe import set_from_handler
 
 __all__ = ["run_pool"]
 
@@ -78,7 +79,7 @@ def run_pool(settings: Settings, database_url: str, options: WorkerOptions) -> i
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
-        stopping.set()
+        set_from_handler(stopping)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from traderctl.worker.signal_safe import call_outside_handler
+
 __all__ = ["STOP_SIGNAL", "Shutdown", "exit_now"]
 
 logger = logging.getLogger("traderctl.worker")
@@ -58,17 +60,24 @@ class Shutdown:
         signal.signal(STOP_SIGNAL, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Counted here; everything that takes a lock runs outside the handler (signal_safe).
         self._signals += 1
         if self._signals == 1:
-            logger.info(
-                "received %s: finishing in-flight jobs (grace %ss)",
-                signal.Signals(signum).name,
-                self.grace_seconds,
-            )
-            self.request_stop()
+            call_outside_handler(lambda: self._first_signal(signum), name="stop")
         else:
-            logger.warning("second signal: releasing in-flight jobs now")
-            self.force_exit()
+            call_outside_handler(self._second_signal, name="force-exit")
+
+    def _first_signal(self, signum: int) -> None:
+        logger.info(
+            "received %s: finishing in-flight jobs (grace %ss)",
+            signal.Signals(signum).name,
+            self.grace_seconds,
+        )
+        self.request_stop()
+
+    def _second_signal(self) -> None:
+        logger.warning("second signal: releasing in-flight jobs now")
+        self.force_exit()
 
     def request_stop(self) -> None:
         """Stop claiming; the in-flight batch gets the grace period to finish."""
