@@ -23,7 +23,7 @@ from traderctl.worker.errors import InvalidTickTime
 from traderctl.worker.local.embedded_pg import resolve_database_url
 from traderctl.worker.scheduler import Outcome, TickResult, run_loop
 from traderctl.worker.scheduler import tick as run_tick
-from traderctl.worker.signal_safe import call_outside_handler
+from traderctl.worker.signal_safe import call_outside_handler, start_relay
 
 __all__ = ["scheduler", "tick"]
 
@@ -119,7 +119,7 @@ def scheduler(
         stop.set()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
-        call_outside_handler(lambda: _stopping(signum), name="scheduler-stop")
+        call_outside_handler(lambda: _stopping(signum))
 
     def _print(result: TickResult) -> None:
         if as_json:
@@ -131,6 +131,7 @@ def scheduler(
                 f"enqueued={result.enqueued} skipped={skipped}"
             )
 
+    start_relay()
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     seconds = settings.scheduler_offset_seconds if offset is None else offset
     output.note(f"scheduler: ticking {seconds} s after every minute; Ctrl-C to stop")

@@ -1,4 +1,4 @@
-"""Setting a ``threading.Event`` from a signal handler without deadlocking the main thread.
+"""Doing a signal's work outside its handler, so that the handler can never deadlock.
 
 Why: Python runs signal handlers in the main thread, between two bytecodes of whatever it
 was doing. ``Event.set()`` takes the event's internal lock, which is not reentrant, and
@@ -6,25 +6,58 @@ was doing. ``Event.set()`` takes the event's internal lock, which is not reentra
 that lands there (the main thread entering ``stop.wait(delay)``, say, right after printing
 that it started) makes the handler wait for a lock its own thread holds: the process hangs
 with "received SIGTERM" logged and never stops. A test that sent SIGTERM to
-``traderctl scheduler`` right after its first line of output hit exactly that. Setting the
-event from a short-lived thread instead lets the main thread finish the bytecodes it was
-in, release the lock, and be woken normally.
+``traderctl scheduler`` right after its first line of output hit exactly that. Logging
+and starting a thread take locks too.
+
+So a handler only puts the work on a ``queue.SimpleQueue``, whose ``put`` is reentrant
+(documented as safe to call from code that interrupts another ``put`` or ``get`` on the
+same thread), and one daemon thread per process runs it. :func:`start_relay` starts that
+thread; call it before installing handlers. A handler that runs before it was started
+still works: the thread is then started from the handler, the one lock-taking step left.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 from collections.abc import Callable
 
-__all__ = ["call_outside_handler", "set_from_handler"]
+__all__ = ["call_outside_handler", "set_from_handler", "start_relay"]
+
+logger = logging.getLogger(__name__)
+
+_WORK: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+_RELAY: list[threading.Thread] = []
+_START = threading.Lock()
 
 
-def call_outside_handler(action: Callable[[], object], *, name: str = "signal") -> None:
-    """Run ``action`` in a new daemon thread: what a signal handler must do with anything
-    that takes a lock the interrupted main thread may hold (Event.set, logging setup)."""
-    threading.Thread(target=action, name=name, daemon=True).start()
+def _relay() -> None:
+    while True:
+        action = _WORK.get()
+        try:
+            action()
+        except Exception:  # one failed action must not end the relay
+            logger.exception("work handed over by a signal handler failed")
+
+
+def start_relay() -> None:
+    """Start this process's relay thread (idempotent); before installing handlers."""
+    with _START:
+        if not _RELAY:
+            thread = threading.Thread(target=_relay, name="signal-relay", daemon=True)
+            thread.start()
+            _RELAY.append(thread)
+
+
+def call_outside_handler(action: Callable[[], object]) -> None:
+    """Run ``action`` on the relay thread: what a signal handler must do with anything that
+    takes a lock the interrupted main thread may hold (Event.set, logging, output)."""
+    _WORK.put(action)
+    if not _RELAY:
+        start_relay()
 
 
 def set_from_handler(event: threading.Event) -> None:
     """``event.set()`` as a signal handler may call it (see the module docstring)."""
-    call_outside_handler(event.set, name="signal-set")
+    call_outside_handler(event.set)

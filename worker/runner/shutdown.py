@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from traderctl.worker.signal_safe import call_outside_handler
+from traderctl.worker.signal_safe import call_outside_handler, start_relay
 
 __all__ = ["STOP_SIGNAL", "Shutdown", "exit_now"]
 
@@ -43,6 +43,7 @@ class Shutdown:
         self._signals = 0
 
     def install_signal_handlers(self) -> None:
+        start_relay()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
 
@@ -55,6 +56,7 @@ class Shutdown:
         SIGTERM/SIGINT and the parent relays each signal it gets as STOP_SIGNAL: the first
         finishes the batch in flight, a second gives it back at once.
         """
+        start_relay()
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(STOP_SIGNAL, self._on_signal)
@@ -63,9 +65,9 @@ class Shutdown:
         # Counted here; everything that takes a lock runs outside the handler (signal_safe).
         self._signals += 1
         if self._signals == 1:
-            call_outside_handler(lambda: self._first_signal(signum), name="stop")
+            call_outside_handler(lambda: self._first_signal(signum))
         else:
-            call_outside_handler(self._second_signal, name="force-exit")
+            call_outside_handler(self._second_signal)
 
     def _first_signal(self, signum: int) -> None:
         logger.info(
