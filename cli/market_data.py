@@ -20,7 +20,7 @@ from traderctl.cli import output
 from traderctl.worker.config import env_help, load_settings
 from traderctl.worker.errors import ConfigError
 from traderctl.worker.local.embedded_pg import resolve_database_url
-from traderctl.worker.signal_safe import set_from_handler, start_relay
+from traderctl.worker.signal_safe import install, restore, set_from_handler
 
 __all__ = ["exchange_sim", "market_data", "register"]
 
@@ -100,16 +100,14 @@ def exchange_sim(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         set_from_handler(stop)
 
-    start_relay()
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = install(on_signal, signal.SIGINT, signal.SIGTERM)
     try:
         with ExchangeSimulator(seed=seed, symbols=symbols, port=port, now_ms=now_ms) as sim:
             output.line(sim.base_url)
             while not stop.wait(0.5):
                 pass
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore(previous)
 
 
 def register(app: typer.Typer) -> None:

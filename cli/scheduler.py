@@ -23,7 +23,7 @@ from traderctl.worker.errors import InvalidTickTime
 from traderctl.worker.local.embedded_pg import resolve_database_url
 from traderctl.worker.scheduler import Outcome, TickResult, run_loop
 from traderctl.worker.scheduler import tick as run_tick
-from traderctl.worker.signal_safe import call_outside_handler, start_relay
+from traderctl.worker.signal_safe import call_outside_handler, install, restore
 
 __all__ = ["scheduler", "tick"]
 
@@ -131,8 +131,7 @@ def scheduler(
                 f"enqueued={result.enqueued} skipped={skipped}"
             )
 
-    start_relay()
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = install(_stop, signal.SIGINT, signal.SIGTERM)
     seconds = settings.scheduler_offset_seconds if offset is None else offset
     output.note(f"scheduler: ticking {seconds} s after every minute; Ctrl-C to stop")
     try:
@@ -141,6 +140,5 @@ def scheduler(
             lambda: connect(url, limits=limits), stop=stop, offset_seconds=seconds, on_tick=_print
         )
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore(previous)
     output.note(f"scheduler stopped after {ticks} tick(s)")

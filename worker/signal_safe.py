@@ -11,19 +11,25 @@ and starting a thread take locks too.
 
 So a handler only puts the work on a ``queue.SimpleQueue``, whose ``put`` is reentrant
 (documented as safe to call from code that interrupts another ``put`` or ``get`` on the
-same thread), and one daemon thread per process runs it. :func:`start_relay` starts that
-thread; call it before installing handlers. A handler that runs before it was started
-still works: the thread is then started from the handler, the one lock-taking step left.
+same thread), and one daemon thread per process runs it. :func:`install` starts that
+thread before it installs a handler. A handler that runs before the thread exists (one
+installed with plain ``signal.signal``) still works: the thread is then started from the
+handler, the one lock-taking step left.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import FrameType
 
-__all__ = ["call_outside_handler", "set_from_handler", "start_relay"]
+__all__ = ["Handler", "call_outside_handler", "install", "restore", "set_from_handler"]
+
+#: What ``signal.signal`` takes and returns.
+Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +47,8 @@ def _relay() -> None:
             logger.exception("work handed over by a signal handler failed")
 
 
-def start_relay() -> None:
-    """Start this process's relay thread (idempotent); before installing handlers."""
+def _start_relay() -> None:
+    """Start this process's relay thread (idempotent)."""
     with _START:
         if not _RELAY:
             thread = threading.Thread(target=_relay, name="signal-relay", daemon=True)
@@ -55,7 +61,20 @@ def call_outside_handler(action: Callable[[], object]) -> None:
     takes a lock the interrupted main thread may hold (Event.set, logging, output)."""
     _WORK.put(action)
     if not _RELAY:
-        start_relay()
+        _start_relay()
+
+
+def install(handler: Handler, *signums: int) -> dict[int, Handler]:
+    """Start the relay thread, then make ``handler`` the handler of ``signums``; returns
+    the handlers they had (for :func:`restore`)."""
+    _start_relay()
+    return {signum: signal.signal(signum, handler) for signum in signums}
+
+
+def restore(previous: Mapping[int, Handler]) -> None:
+    """Put back the handlers :func:`install` returned."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 def set_from_handler(event: threading.Event) -> None:

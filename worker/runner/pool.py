@@ -31,7 +31,7 @@ from traderctl.worker.runner.lifeline import ParentWatch, die_with_parent
 from traderctl.worker.runner.loop import BatchWorker
 from traderctl.worker.runner.options import WorkerOptions
 from traderctl.worker.runner.shutdown import STOP_SIGNAL, exit_now
-from traderctl.worker.signal_safe import set_from_handler, start_relay
+from traderctl.worker.signal_safe import install, set_from_handler
 
 __all__ = ["run_pool"]
 
@@ -81,9 +81,7 @@ def run_pool(settings: Settings, database_url: str, options: WorkerOptions) -> i
         received.append(signum)
         set_from_handler(stopping)
 
-    start_relay()
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    install(on_signal, signal.SIGTERM, signal.SIGINT)
 
     def child_options(index: int) -> WorkerOptions:
         port = None if options.metrics_port is None else options.metrics_port + index

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from traderctl.worker.signal_safe import call_outside_handler, start_relay
+from traderctl.worker.signal_safe import call_outside_handler, install
 
 __all__ = ["STOP_SIGNAL", "Shutdown", "exit_now"]
 
@@ -43,9 +43,7 @@ class Shutdown:
         self._signals = 0
 
     def install_signal_handlers(self) -> None:
-        start_relay()
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        install(self._on_signal, signal.SIGTERM, signal.SIGINT)
 
     def install_child_signal_handlers(self) -> None:
         """A pool child takes its stop from its parent only.
@@ -56,10 +54,8 @@ class Shutdown:
         SIGTERM/SIGINT and the parent relays each signal it gets as STOP_SIGNAL: the first
         finishes the batch in flight, a second gives it back at once.
         """
-        start_relay()
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(STOP_SIGNAL, self._on_signal)
+        install(signal.SIG_IGN, signal.SIGTERM, signal.SIGINT)
+        install(self._on_signal, STOP_SIGNAL)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Counted here; everything that takes a lock runs outside the handler (signal_safe).
