@@ -422,11 +422,6 @@
       perSeries = { tree: new MapCtor(), byText: new MapCtor(), cells: 0, prepass: null, prepassLookback: -1 };
       WeakMapSet(store, master, perSeries);
     }
-    if (text === null && path[from] === PREPASS) {
-      // The pre-pass runs for every (trader, symbol): its entry is also kept at hand.
-      perSeries.prepass = entry;
-      perSeries.prepassLookback = path[from + 1];
-    }
     storeEntry(perSeries, name, text, path, from, entry);
     perSeries.cells += size;
     cells += size;
@@ -522,8 +517,16 @@
       if (typeof hvnRaw !== 'function' || !WeakSetHas(series, master)) {
         return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
       }
-      var out = fromMaster('calculateHighVolumeNodes', hvnRaw, master, null, [PREPASS, lookback], 0, [{ lookback: lookback }]);
+      var path = [PREPASS, lookback];
+      var out = fromMaster('calculateHighVolumeNodes', hvnRaw, master, null, path, 0, [{ lookback: lookback }]);
       if (out === NOT_PLAIN) return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
+      // Once per series: keep the stored entry at hand for the hits above.
+      var stored = WeakMapGet(store, master);
+      var entry = stored === undefined ? undefined : findEntry(stored, 'calculateHighVolumeNodes', null, path, 0);
+      if (entry !== undefined) {
+        stored.prepass = entry;
+        stored.prepassLookback = lookback;
+      }
       return out;
     },
     /** Mark a snapshot array (rows frozen, array private to the runner) as memoizable. */
