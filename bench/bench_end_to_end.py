@@ -237,6 +237,12 @@ def _one(conn: psycopg.Connection[Any], query: Any, *args: Any) -> Any:
     return row[0]
 
 
+#: Jobs the tick enqueued that no worker has finished yet.
+OPEN_JOBS = (
+    "select count(*) from procrastinate.procrastinate_jobs where status in ('todo', 'doing')"
+)
+
+
 def _open_jobs(conn: psycopg.Connection[Any]) -> int:
     """Jobs still todo or doing, or 1 while any job waits.
 
@@ -251,13 +257,7 @@ def _open_jobs(conn: psycopg.Connection[Any]) -> int:
     ).fetchone()
     if waiting is not None:
         return 1
-    return int(
-        _one(
-            conn,
-            "select count(*) from procrastinate.procrastinate_jobs"
-            " where status in ('todo', 'doing')",
-        )
-    )
+    return int(_one(conn, OPEN_JOBS))
 
 
 def _worker_split(log: str) -> dict[str, float]:
@@ -400,12 +400,7 @@ def _measure_tick(
         if pool.proc.poll() is not None:
             raise SystemExit(f"the worker pool exited:\n{pool.log_text()[-4000:]}")
         if time.perf_counter() - tick_started > timeout_s:
-            still = _one(
-                conn,
-                "select count(*) from procrastinate.procrastinate_jobs"
-                " where status in ('todo', 'doing')",
-            )
-            raise SystemExit(f"{still} jobs still open after {timeout_s:.0f}s")
+            raise SystemExit(f"{_one(conn, OPEN_JOBS)} jobs still open after {timeout_s:.0f}s")
     detected_s = time.perf_counter() - tick_started
     workers_after = sample_tree(pool.proc.pid)
     rss = [peak_rss_mb(pid) for pid in pool.processes()]

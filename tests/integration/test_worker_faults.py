@@ -47,6 +47,17 @@ def _plan(conn: psycopg.Connection[Any], mode: str) -> str:
     return "\n".join(r[0] for r in rows)
 
 
+def _insert_waiting_jobs(conn: psycopg.Connection[Any], count: int) -> None:
+    """``count`` todo trader jobs on traders.1m, each with a lock of its own."""
+    conn.execute(
+        "insert into procrastinate.procrastinate_jobs"
+        " (queue_name, task_name, priority, lock, queueing_lock, args, status)"
+        " select 'traders.1m', %s, 3, l, l, '{}', 'todo'"
+        " from (select 'trader:' || gen_random_uuid() as l from generate_series(1, %s)) x",
+        (TRADER_TASK, count),
+    )
+
+
 def test_claim_plan_is_an_index_lookup_per_candidate_under_misleading_statistics(
     conn: psycopg.Connection[Any],
 ) -> None:
@@ -62,13 +73,7 @@ def test_claim_plan_is_an_index_lookup_per_candidate_under_misleading_statistics
         (TRADER_TASK, FINISHED),
     )
     conn.execute("analyze procrastinate.procrastinate_jobs")
-    conn.execute(
-        "insert into procrastinate.procrastinate_jobs"
-        " (queue_name, task_name, priority, lock, queueing_lock, args, status)"
-        " select 'traders.1m', %s, 3, l, l, '{}', 'todo'"
-        " from (select 'trader:' || gen_random_uuid() as l from generate_series(1, %s)) x",
-        (TRADER_TASK, WAITING),
-    )
+    _insert_waiting_jobs(conn, WAITING)
     for mode in ("force_generic_plan", "force_custom_plan"):
         plan = _plan(conn, mode)
         probe = plan[plan.index("SubPlan") :]
@@ -95,13 +100,7 @@ def test_maintenance_fetch_reads_its_own_index_whatever_waits(
         " and pronamespace = 'procrastinate'::regnamespace"
     ).fetchone()
     assert config is not None and "plan_cache_mode=force_custom_plan" in (config[0] or [])
-    conn.execute(
-        "insert into procrastinate.procrastinate_jobs"
-        " (queue_name, task_name, priority, lock, queueing_lock, args, status)"
-        " select 'traders.1m', %s, 3, l, l, '{}', 'todo'"
-        " from (select 'trader:' || gen_random_uuid() as l from generate_series(1, %s)) x",
-        (TRADER_TASK, WAITING),
-    )
+    _insert_waiting_jobs(conn, WAITING)
     conn.execute("analyze procrastinate.procrastinate_jobs")
     body = conn.execute(
         "select prosrc from pg_proc where proname = 'procrastinate_fetch_job_v2'"
