@@ -111,6 +111,47 @@ def test_hvn_timeframe_choice_and_lookback(rt, tfs, expected):
 
 
 @pytest.mark.parametrize(
+    "reach",
+    ["hvnNodes", "arguments[3]", "eval('hvnNodes')", "hvn\\u004Eodes", "eval('argu' + 'ments')[3]"],
+)
+def test_every_way_of_naming_hvn_nodes_reads_them(rt, reach):
+    # The nodes are copied out only for code that can name the parameter (docs/sandbox.md,
+    # "Memoization"): every way of naming it still reads the browser's nodes.
+    code = (
+        f"var n = {reach}; var k = timeframes['1h'];"
+        " var want = helpers.calculateHighVolumeNodes(k, {lookback: Math.min(k.length, 100)});"
+        " return Array.isArray(n) && JSON.stringify(n) === JSON.stringify(want);"
+    )
+    r = run(rt, code, tfs=["1h"])
+    assert not r.symbol_errors
+    assert r.filtered_symbols == (SYMS[0], SYMS[2], SYMS[3], SYMS[5])
+
+
+def test_a_failing_hvn_pre_pass_skips_the_symbol_even_for_code_that_never_reads_it():
+    # A null row inside the lookback makes calculateHighVolumeNodes throw for SYMS[1] only.
+    broken = [list(row) for row in SNAP.historical[SYMS[1]]["1h"]]
+    broken[-3] = None  # type: ignore[call-overload]
+    series = {s: frames["1h"] for s, frames in SNAP.historical.items()}
+    series[SYMS[1]] = broken
+    with FilterRuntime(Settings(filter_timeout_ms=2000)) as runtime:
+        runtime.set_tickers("t1", json.dumps(SNAP.tickers))
+        runtime.set_series("1h", "v1", json.dumps(series))
+        for code in ("return true", "return hvnNodes !== null"):
+            for _ in range(2):  # nothing is stored for a throw: the second run computes again
+                r = runtime.run_trader(
+                    trader_id="t",
+                    code=code,
+                    refresh_interval="1h",
+                    required_timeframes=["1h"],
+                    symbols=SYMS,
+                    previous_matches=None,
+                )
+                assert SYMS[1] not in r.filtered_symbols and SYMS[0] in r.filtered_symbols
+                assert [e.symbol for e in r.symbol_errors] == [SYMS[1]]
+                assert r.symbol_errors[0].message.startswith("hvnNodes: TypeError")
+
+
+@pytest.mark.parametrize(
     ("body", "matches"),
     [
         ("return true", True),

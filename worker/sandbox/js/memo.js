@@ -497,37 +497,55 @@
 
   var hvnRaw = raw.calculateHighVolumeNodes;
 
+  /**
+   * The runner's hvnNodes pre-pass on a registered master series: a fresh copy of
+   * calculateHighVolumeNodes(master, {lookback}), computed once per series and lookback.
+   */
+  function prepass(master, lookback, intact) {
+    // `intact`: the caller checked Array.prototype's two writable keys after the last
+    // filter code ran, so a stored entry of this master (a registered series: only those
+    // are ever stored) can be copied out at once.
+    if (intact) {
+      var perSeries = WeakMapGet(store, master);
+      if (perSeries !== undefined && perSeries.prepassLookback === lookback) {
+        stats.hits++;
+        return copyOut(perSeries.prepass, true);
+      }
+    }
+    if (typeof hvnRaw !== 'function' || !WeakSetHas(series, master)) {
+      return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
+    }
+    var path = [PREPASS, lookback];
+    var out = fromMaster('calculateHighVolumeNodes', hvnRaw, master, null, path, 0, [{ lookback: lookback }]);
+    if (out === NOT_PLAIN) return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
+    // Once per series: keep the stored entry at hand for the hits above.
+    var stored = WeakMapGet(store, master);
+    var entry = stored === undefined ? undefined : findEntry(stored, 'calculateHighVolumeNodes', null, path, 0);
+    if (entry !== undefined) {
+      stored.prepass = entry;
+      stored.prepassLookback = lookback;
+    }
+    return out;
+  }
+
   return {
     memoized: memoized,
+    prepass: prepass,
     /**
-     * The runner's hvnNodes pre-pass on a registered master series: a fresh copy of
-     * calculateHighVolumeNodes(master, {lookback}), computed once per series and lookback.
+     * The pre-pass for a filter that cannot read hvnNodes (the runner's `readsHvnNodes`):
+     * only whether it throws matters there (a throw skips the symbol), so a stored entry
+     * is not copied. The filter gets `undefined`.
      */
-    prepass: function (master, lookback, intact) {
-      // `intact`: the caller checked Array.prototype's two writable keys after the last
-      // filter code ran, so a stored entry of this master (a registered series: only those
-      // are ever stored) can be copied out at once.
+    prepassChecked: function (master, lookback, intact) {
       if (intact) {
         var perSeries = WeakMapGet(store, master);
         if (perSeries !== undefined && perSeries.prepassLookback === lookback) {
           stats.hits++;
-          return copyOut(perSeries.prepass, true);
+          return undefined;
         }
       }
-      if (typeof hvnRaw !== 'function' || !WeakSetHas(series, master)) {
-        return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
-      }
-      var path = [PREPASS, lookback];
-      var out = fromMaster('calculateHighVolumeNodes', hvnRaw, master, null, path, 0, [{ lookback: lookback }]);
-      if (out === NOT_PLAIN) return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
-      // Once per series: keep the stored entry at hand for the hits above.
-      var stored = WeakMapGet(store, master);
-      var entry = stored === undefined ? undefined : findEntry(stored, 'calculateHighVolumeNodes', null, path, 0);
-      if (entry !== undefined) {
-        stored.prepass = entry;
-        stored.prepassLookback = lookback;
-      }
-      return out;
+      prepass(master, lookback, intact);
+      return undefined;
     },
     /** Mark a snapshot array (rows frozen, array private to the runner) as memoizable. */
     register: function (arr) {

@@ -66,6 +66,7 @@
   var FROZEN_WRITE = /read[- ]only|not extensible|Cannot (?:add|assign|delete|redefine|define)|frozen/;
   var STACK_FRAME = /\(eval at [^)]*\), <anonymous>:(\d+):(\d+)\)/;
   var EMPTY_RE = /(?:)/;
+  var READS_HVN = /hvnNodes|arguments|eval|\\/;
 
   // --- helpers namespaces ------------------------------------------------------------
   var rawFns = objectCreate(null);
@@ -330,6 +331,17 @@
     );
   }
 
+  /**
+   * Whether filter code can read its fourth parameter: by name (also spelled with an escape,
+   * `hvn\u004Eodes`), through `arguments`, or in a direct `eval`. Code that contains none of
+   * `hvnNodes`, `arguments`, `eval` and no backslash cannot name it, so its pre-pass result
+   * is never copied out for it (it gets `undefined`; only reflection on the running
+   * function, `f.caller['argu' + 'ments']`, could tell, and it only changes its own result).
+   */
+  function readsHvnNodes(code) {
+    return typeof code !== 'string' || RegExpPrototypeExec(READS_HVN, code) !== null;
+  }
+
   function pickHvnTf(tfs) {
     if (ArrayPrototypeIndexOf(tfs, '1d') >= 0) return '1d';
     if (ArrayPrototypeIndexOf(tfs, '4h') >= 0) return '4h';
@@ -373,8 +385,10 @@
   /**
    * One trader over all symbols. `privateCopies` gives the filter unfrozen copies of its
    * inputs: used to re-run a trader whose code mutates the shared rows or tickers.
+   * `readsHvn`: the code can read hvnNodes (`readsHvnNodes`); if not, with the memo, the
+   * pre-pass is only checked to succeed (a throw still skips the symbol), not copied.
    */
-  function evaluate(fn, tfs, symbols, useMemo, privateCopies, wantTypes) {
+  function evaluate(fn, tfs, symbols, useMemo, privateCopies, wantTypes, readsHvn) {
     var shared = useMemo && !privateCopies;
     var ns = shared ? nsMemo : nsRaw;
     var hvnAt = ArrayPrototypeIndexOf(tfs, pickHvnTf(tfs));
@@ -418,7 +432,9 @@
       try {
         if (base === undefined) throw new TypeErrorCtor("Cannot read properties of undefined (reading 'length')");
         var lookback = mathMin(base.length, 100);
-        hvnNodes = shared ? memo.prepass(base, lookback, fast) : hvnRaw(copyArray(base), { lookback: lookback });
+        if (!shared) hvnNodes = hvnRaw(copyArray(base), { lookback: lookback });
+        else if (readsHvn) hvnNodes = memo.prepass(base, lookback, fast);
+        else hvnNodes = memo.prepassChecked(base, lookback, fast);
       } catch (e1) {
         ArrayPrototypePush(errors, { symbol: sym, message: 'hvnNodes: ' + describe(e1) });
         continue;
@@ -455,14 +471,15 @@
     }
     var useMemo = batchOptions.memo !== false;
     var wantTypes = !!batchOptions.returnTypes;
-    var out = evaluate(fn, tfs, symbols, useMemo, false, wantTypes);
+    var readsHvn = readsHvnNodes(req.code);
+    var out = evaluate(fn, tfs, symbols, useMemo, false, wantTypes, readsHvn);
     var privateCopies = false;
     if (out.frozenWrite) {
       // The filter mutated the shared snapshot (which threw). Re-run it from scratch on
       // private, unfrozen copies, which is what it saw in the browser.
       hardener.resetGlobals();
       resetTraderState();
-      out = evaluate(compile(req.code), tfs, symbols, useMemo, true, wantTypes);
+      out = evaluate(compile(req.code), tfs, symbols, useMemo, true, wantTypes, readsHvn);
       privateCopies = true;
     }
     return {
