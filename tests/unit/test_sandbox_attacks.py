@@ -252,6 +252,29 @@ def test_species_hook_left_in_place_fails_its_trader(rt, alone):
     assert_failed(result, FailureKind.TAMPERING)
 
 
+# The getter goes in through Annex B's __defineGetter__, which the guarded defineProperty
+# functions do not see: the descriptor checks must still catch it before any slice of ours.
+SPECIES_DEFINE_GETTER = """
+  var kept = globalThis.__kept || (globalThis.__kept = []);
+  var original = Array.prototype[%s];
+  Array.prototype.__defineGetter__(%s, function () {
+    if (Array.isArray(this) && this.length >= 30 && kept.indexOf(this) < 0) kept.push(this);
+    return original;
+  });
+  helpers.calculateRSI(timeframes['1h'], 14); helpers.calculateHighVolumeNodes(timeframes['4h'], {lookback: 100});
+  timeframes['1h'].slice(0); [...timeframes['4h']];
+  var fake = [0, '1', '1', '1', '1', '1', 0, '1', 0, '1', '1', '0'];
+  kept.forEach(function (a) { for (var i = 0; i < a.length; i++) try { a[i] = fake; } catch (e) {} });
+  return kept.length > 0;
+"""
+
+
+@pytest.mark.parametrize("key", ["'constructor'", "Symbol.iterator"])
+def test_species_getter_by_define_getter_fails_its_trader(rt, alone, key):
+    result = attack(rt, alone, SPECIES_DEFINE_GETTER % (key, key), rebuilds=1)
+    assert_failed(result, FailureKind.TAMPERING)
+
+
 def test_reproducer_2_memo_store_is_unreachable(rt, alone):
     matched_nothing(attack(rt, alone, MAP_SET_HOOK))
 
