@@ -204,7 +204,9 @@
   // these two stay writable data properties: the guarded defineProperty functions refuse
   // them, the runner and the memo never depend on them (loop copies, no iteration, memo
   // bypassed while they differ from startup), and `resetGlobals` fails the trader that
-  // changed them with `tampering` (the isolate is rebuilt). See docs/sandbox.md.
+  // changed them with `tampering` (the isolate is rebuilt). Annex B's __defineGetter__ /
+  // __defineSetter__ bypass the guards and can make them accessors: `arrayIntact` compares
+  // whole descriptors, so that counts as a change too. See docs/sandbox.md.
   var ARRAY_HOT = ['constructor', Symbol.iterator];
 
   /**
