@@ -127,6 +127,16 @@ def test_every_way_of_naming_hvn_nodes_reads_them(rt, reach):
     assert r.filtered_symbols == (SYMS[0], SYMS[2], SYMS[3], SYMS[5])
 
 
+def test_regexp_legacy_statics_are_empty_when_a_filter_starts(rt):
+    # The runner's own matching of the code (whether it names hvnNodes) must not show.
+    code = (
+        "/* hvnNodes */ return RegExp.lastMatch === '' && RegExp.input === '' && RegExp.$1 === '';"
+    )
+    r = run(rt, code, tfs=["1h"])
+    assert not r.symbol_errors
+    assert r.filtered_symbols == (SYMS[0], SYMS[2], SYMS[3], SYMS[5])
+
+
 def test_a_failing_hvn_pre_pass_skips_the_symbol_even_for_code_that_never_reads_it():
     # A null row inside the lookback makes calculateHighVolumeNodes throw for SYMS[1] only.
     broken = [list(row) for row in SNAP.historical[SYMS[1]]["1h"]]

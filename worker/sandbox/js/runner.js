@@ -459,6 +459,8 @@
 
   function runOne(req, symbols, batchOptions) {
     var started = dateNow();
+    // Before the reset below: its RegExp match must not show in the filter's RegExp.$1.
+    var readsHvn = readsHvnNodes(req.code);
     resetTraderState();
     var refreshInterval = req.refreshInterval || '1m';
     var tfs = req.requiredTimeframes;
@@ -471,7 +473,6 @@
     }
     var useMemo = batchOptions.memo !== false;
     var wantTypes = !!batchOptions.returnTypes;
-    var readsHvn = readsHvnNodes(req.code);
     var out = evaluate(fn, tfs, symbols, useMemo, false, wantTypes, readsHvn);
     var privateCopies = false;
     if (out.frozenWrite) {
