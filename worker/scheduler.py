@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from traderctl.worker import queries
+from traderctl.worker import queries, signal_safe
 from traderctl.worker.errors import DatabaseUnreachable, SchedulerError, SchedulerNotInstalled
 
 __all__ = [
@@ -178,7 +178,7 @@ def run_loop(
             wake = next_tick_at(clock(), offset_seconds)
             delay = max(0.0, (wake - clock()).total_seconds())
             log.debug("next tick at %s (in %.1f s)", wake.isoformat(), delay)
-            if stop.wait(delay):
+            if signal_safe.wait(stop, delay):
                 break
             try:
                 if conn is None or conn.closed:

@@ -15,6 +15,16 @@ same thread), and one daemon thread per process runs it. :func:`install` starts 
 thread before it installs a handler. A handler that runs before the thread exists (one
 installed with plain ``signal.signal``) still works: the thread is then started from the
 handler, the one lock-taking step left.
+
+Python runs a handler only when the main thread executes bytecode again. A signal that
+arrives just before the main thread goes to sleep in a long ``Event.wait(delay)`` (after
+its last check for pending signals, before the wait's system call) is handled only once
+that wait times out: ``traderctl scheduler``, which sleeps up to a minute between ticks,
+ignored a SIGTERM sent right after it started in 5 of 40 runs here. So a main thread that
+waits for a stop event does it with :func:`wait`, in slices of at most half a second. And
+the relay thread blocks the asynchronous signals, so that the kernel, which hands a signal
+sent to the process to any thread not blocking it, interrupts the main thread's wait
+rather than the relay's.
 """
 
 from __future__ import annotations
@@ -23,10 +33,11 @@ import logging
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from types import FrameType
 
-__all__ = ["Handler", "call_outside_handler", "install", "restore", "set_from_handler"]
+__all__ = ["Handler", "call_outside_handler", "install", "restore", "set_from_handler", "wait"]
 
 #: What ``signal.signal`` takes and returns.
 Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
@@ -38,7 +49,20 @@ _RELAY: list[threading.Thread] = []
 _START = threading.Lock()
 
 
+#: Longest single sleep of :func:`wait`: how late a handler can run at worst.
+WAIT_SLICE_SECONDS = 0.5
+#: Signals sent to a process (not raised by a fault of the thread itself): the relay thread
+#: blocks them, so the kernel delivers them to a thread that runs their handler.
+_ASYNC_SIGNALS = frozenset(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+    if hasattr(signal, name)
+)
+
+
 def _relay() -> None:
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)
     while True:
         action = _WORK.get()
         try:
@@ -80,3 +104,16 @@ def restore(previous: Mapping[int, Handler]) -> None:
 def set_from_handler(event: threading.Event) -> None:
     """``event.set()`` as a signal handler may call it (see the module docstring)."""
     call_outside_handler(event.set)
+
+
+def wait(event: threading.Event, seconds: float) -> bool:
+    """``event.wait(seconds)`` in slices of at most WAIT_SLICE_SECONDS, so that a signal
+    arriving as the wait begins has its handler run within one slice (module docstring).
+    Returns whether the event is set."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return event.is_set()
+        if event.wait(min(remaining, WAIT_SLICE_SECONDS)):
+            return True

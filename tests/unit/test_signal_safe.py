@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+from pathlib import Path
 
+import pytest
+
+from traderctl.worker import signal_safe
 from traderctl.worker.signal_safe import set_from_handler
 
 
@@ -34,3 +39,24 @@ def test_a_waiting_main_thread_is_woken() -> None:
         assert event.wait(5)
     finally:
         timer.cancel()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_the_relay_thread_never_takes_a_signal_meant_for_the_main_thread() -> None:
+    """A process-directed signal goes to any thread that does not block it; one the relay
+    took would leave the main thread asleep in its wait (its handler runs only there)."""
+    set_from_handler(threading.Event())  # starts the relay if no test did yet
+    relay = signal_safe._RELAY[0]
+    assert relay.native_id is not None
+    status = Path(f"/proc/self/task/{relay.native_id}/status").read_text()
+    blocked = int(next(ln for ln in status.splitlines() if ln.startswith("SigBlk:")).split()[1], 16)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        assert blocked & (1 << (signum - 1)), f"the relay thread can take {signum.name}"
+
+
+def test_wait_returns_when_the_event_is_set_and_times_out_otherwise() -> None:
+    event = threading.Event()
+    assert signal_safe.wait(event, 0.05) is False
+    threading.Timer(0.1, event.set).start()
+    assert signal_safe.wait(event, 30) is True
+    assert signal_safe.wait(event, 0) is True

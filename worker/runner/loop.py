@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from traderctl.worker import signal_safe
 from traderctl.worker.backoff import Backoff
 from traderctl.worker.config import Settings
 from traderctl.worker.db import SessionLimits, connect
@@ -155,7 +156,7 @@ class BatchWorker:
                         str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
                         delay,
                     )
-                    self.shutdown.stop.wait(delay)
+                    signal_safe.wait(self.shutdown.stop, delay)
         finally:
             self._shutdown()
         return 0
