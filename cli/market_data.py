@@ -9,6 +9,7 @@ and prints its base URL on stdout. Both stop cleanly on SIGINT/SIGTERM; logs go 
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from dataclasses import replace
@@ -17,6 +18,7 @@ from types import FrameType
 import typer
 
 from traderctl.cli import output
+from traderctl.worker import signal_safe
 from traderctl.worker.config import env_help, load_settings
 from traderctl.worker.errors import ConfigError
 from traderctl.worker.local.embedded_pg import resolve_database_url
@@ -104,8 +106,7 @@ def exchange_sim(
     try:
         with ExchangeSimulator(seed=seed, symbols=symbols, port=port, now_ms=now_ms) as sim:
             output.line(sim.base_url)
-            while not stop.wait(0.5):
-                pass
+            signal_safe.wait(stop, math.inf)
     finally:
         restore(previous)
 

@@ -20,7 +20,7 @@ Python runs a handler only when the main thread executes bytecode again. A signa
 arrives just before the main thread goes to sleep in a long ``Event.wait(delay)`` (after
 its last check for pending signals, before the wait's system call) is handled only once
 that wait times out: ``traderctl scheduler``, which sleeps up to a minute between ticks,
-ignored a SIGTERM sent right after it started in 5 of 40 runs here. So a main thread that
+ignored a SIGTERM sent right after it started in 11 of 100 runs here. So a main thread that
 waits for a stop event does it with :func:`wait`, in slices of at most half a second. And
 the relay thread blocks the asynchronous signals, so that the kernel, which hands a signal
 sent to the process to any thread not blocking it, interrupts the main thread's wait

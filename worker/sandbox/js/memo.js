@@ -498,20 +498,26 @@
   var hvnRaw = raw.calculateHighVolumeNodes;
 
   /**
+   * The stored pre-pass entry of `master` at `lookback`, counted as a hit, or undefined.
+   * `intact`: the caller checked Array.prototype's two writable keys after the last filter
+   * code ran, so a stored entry of this master (a registered series: only those are ever
+   * stored) can be used at once.
+   */
+  function storedPrepass(master, lookback, intact) {
+    if (!intact) return undefined;
+    var perSeries = WeakMapGet(store, master);
+    if (perSeries === undefined || perSeries.prepassLookback !== lookback) return undefined;
+    stats.hits++;
+    return perSeries.prepass;
+  }
+
+  /**
    * The runner's hvnNodes pre-pass on a registered master series: a fresh copy of
    * calculateHighVolumeNodes(master, {lookback}), computed once per series and lookback.
    */
   function prepass(master, lookback, intact) {
-    // `intact`: the caller checked Array.prototype's two writable keys after the last
-    // filter code ran, so a stored entry of this master (a registered series: only those
-    // are ever stored) can be copied out at once.
-    if (intact) {
-      var perSeries = WeakMapGet(store, master);
-      if (perSeries !== undefined && perSeries.prepassLookback === lookback) {
-        stats.hits++;
-        return copyOut(perSeries.prepass, true);
-      }
-    }
+    var hit = storedPrepass(master, lookback, intact);
+    if (hit !== undefined) return copyOut(hit, true);
     if (typeof hvnRaw !== 'function' || !WeakSetHas(series, master)) {
       return apply(hvnRaw, undefined, [copyArray(master), { lookback: lookback }]);
     }
@@ -537,14 +543,7 @@
      * is not copied. The filter gets `undefined`.
      */
     prepassChecked: function (master, lookback, intact) {
-      if (intact) {
-        var perSeries = WeakMapGet(store, master);
-        if (perSeries !== undefined && perSeries.prepassLookback === lookback) {
-          stats.hits++;
-          return undefined;
-        }
-      }
-      prepass(master, lookback, intact);
+      if (storedPrepass(master, lookback, intact) === undefined) prepass(master, lookback, intact);
       return undefined;
     },
     /** Mark a snapshot array (rows frozen, array private to the runner) as memoizable. */
