@@ -52,3 +52,29 @@ def test_records_json_is_what_json_dumps_of_the_records_would_be():
     expected = [r | {"prices": json.loads(r["prices"])} for r in records]
     assert decoded == expected
     assert records_json([]) == "[]"
+
+
+def test_records_json_keeps_error_text_that_imitates_the_prices_stand_in():
+    """A filter's error message is the filter author's text: one that spells out the
+    stand-in records_json splices prices into, raw or encoded, stays text."""
+    cache = _cache()
+    hostile = [
+        "\x00",
+        '"prices":"\\u0000"',
+        '{"prices":"\x00"}',
+        's":"',
+        '","prices":"\x00',
+    ]
+    records: list[dict[str, Any]] = [
+        {
+            "job_id": i,
+            "status": "error",
+            "error_message": text,
+            "matches": ["BTCUSDT"],
+            "prices": cache.prices_json(["BTCUSDT"]),
+        }
+        for i, text in enumerate(hostile)
+    ]
+    decoded = json.loads(records_json(records))
+    assert [r["error_message"] for r in decoded] == hostile
+    assert all(r["prices"] == {"BTCUSDT": [43123.45, -1.25, 1.5e9]} for r in decoded)

@@ -29,6 +29,7 @@ from traderctl.worker.runner.commit import commit_batch, run_record
 from traderctl.worker.runner.evaluate import FilterRuntimeLike, run_all
 from traderctl.worker.runner.freshness import (
     TIMEFRAME_UNAVAILABLE,
+    lags,
     split_unpublished,
     wait_for_data,
 )
@@ -98,9 +99,12 @@ class TraderRunner:
         published = self.cache.poll_versions(conn) if runnable else {}
         runnable, unavailable = split_unpublished(published, runnable, report)
         if unavailable:
-            now = datetime.now(UTC)
+            now = datetime.now(UTC).isoformat()
+            unknown = (None, 0.0)
             records += [
-                run_record(spec, (None, TIMEFRAME_UNAVAILABLE, why), {}, now, self.cache, report)
+                run_record(
+                    spec, (None, TIMEFRAME_UNAVAILABLE, why), unknown, now, self.cache, report
+                )
                 for spec, why in unavailable
             ]
         if runnable:
@@ -115,11 +119,13 @@ class TraderRunner:
             )
             t2 = time.perf_counter()
             report.data_wait_ms = (t2 - t1) * 1000
-            started_at = datetime.now(UTC)
+            started_at = datetime.now(UTC).isoformat()
             outcomes = run_all(self.runtime, self.cache, runnable)
             records += [
-                run_record(spec, outcome, states, started_at, self.cache, report)
-                for spec, outcome in zip(runnable, outcomes, strict=True)
+                run_record(spec, outcome, freshness, started_at, self.cache, report)
+                for spec, outcome, freshness in zip(
+                    runnable, outcomes, lags(runnable, states), strict=True
+                )
             ]
             report.eval_ms = (time.perf_counter() - t2) * 1000
 

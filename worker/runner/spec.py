@@ -39,20 +39,22 @@ class TraderSpec:
     @classmethod
     def from_row(cls, job: TraderJob, row: Sequence[Any]) -> TraderSpec:
         """From a ``load_traders`` row, in its column order."""
-        (_, exists, user_id, enabled, code, meta, tier, max_symbols, previous, already_run) = row
-        filt = meta if isinstance(meta, dict) else {}
-        interval = filt.get("refreshInterval") or job.queue_interval or "1m"
-        required = filt.get("requiredTimeframes")
+        (_, exists, user_id, enabled, code, interval, required, meta, tier, max_symbols,
+         previous, already_run) = row  # fmt: skip
+        if meta is not None:
+            # A refreshInterval or a requiredTimeframes entry that is not a string (rare):
+            # read from the filter object itself, as load_traders leaves it.
+            interval = meta.get("refreshInterval")
+            listed = meta.get("requiredTimeframes")
+            required = [str(tf) for tf in listed] if isinstance(listed, list) else None
         return cls(
             job=job,
             exists=bool(exists),
             enabled=bool(enabled),
-            user_id=str(user_id) if user_id else None,
+            user_id=user_id or None,
             code=code if isinstance(code, str) else "",
-            refresh_interval=str(interval),
-            required_timeframes=[str(tf) for tf in required]
-            if isinstance(required, list)
-            else None,
+            refresh_interval=str(interval or job.queue_interval or "1m"),
+            required_timeframes=required,
             max_symbols=max_symbols,
             tier=str(tier),
             previous_matches=list(previous or []),
@@ -80,7 +82,7 @@ def load_specs(conn: psycopg.Connection[Any], jobs: Sequence[TraderJob]) -> list
     params = {
         "job_ids": "{" + ",".join(str(j.job_id) for j in jobs) + "}",
         "trader_ids": "{" + ",".join(j.trader_id for j in jobs) + "}",
-        "slots": "{" + ",".join(j.slot.isoformat() for j in jobs) + "}",
+        "slots": "{" + ",".join(j.slot_text for j in jobs) + "}",
     }
     with conn.cursor(row_factory=tuple_row) as cur:
         rows = {r[0]: r for r in cur.execute(queries.get("load_traders"), params)}

@@ -19,8 +19,28 @@ returning id;
 
 -- name: claim_trader_jobs
 -- Claim up to %(limit)s due jobs of the given queues, highest priority first.
-select id, queue_name, task_name, priority, lock, args, attempts
-from backend.claim_trader_jobs(%(queues)s::varchar[], %(worker_id)s, %(limit)s);
+-- Well-formed args (worker/runner/job.py) come back as trader_id and slot text, with args
+-- NULL; any other job comes back with its args, for the worker's full check and message.
+select c.id, c.queue_name, c.task_name, c.priority, c.lock, c.attempts,
+       case when v.ok then c.args ->> 'trader_id' end as trader_id,
+       case when v.ok then c.args ->> 'slot' end as slot,
+       case when not v.ok then c.args end as args
+from backend.claim_trader_jobs(%(queues)s::varchar[], %(worker_id)s, %(limit)s)
+    with ordinality as c
+cross join lateral (
+    select case
+        when c.task_name = 'run_trader'
+             and jsonb_typeof(c.args) = 'object'
+             and jsonb_typeof(c.args -> 'trader_id') = 'string'
+             and jsonb_typeof(c.args -> 'slot') = 'string'
+        then c.args - 'trader_id' - 'slot' = '{}'::jsonb
+             and (c.args ->> 'trader_id')
+                 ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+             and (c.args ->> 'slot') ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:00\+00:00$'
+        else false
+    end as ok
+) v
+order by c.ordinality;
 
 -- name: listen_channel
 -- LISTEN on one procrastinate notification channel ({channel} is an Identifier).
@@ -29,13 +49,23 @@ listen {channel};
 -- name: load_traders
 -- The traders of a batch with their owner's tier limits, edge-trigger state and whether the slot already has a run.
 -- The job lists come as array text ('{1,2}'); the filter's code comes as text, apart from the rest of the filter.
+-- refreshInterval and requiredTimeframes come as text and text[] when they are strings;
+-- the rest of the filter (as jsonb, for the worker's own reading) only when one is not.
 select
     j.job_id,
     t.id is not null as trader_exists,
-    t.user_id,
+    t.user_id::text as user_id,
     coalesce(t.enabled, false) as enabled,
     case when jsonb_typeof(t.filter -> 'code') = 'string' then t.filter ->> 'code' end as code,
-    case when jsonb_typeof(t.filter) = 'object' then t.filter - 'code' end as filter_meta,
+    case when jsonb_typeof(t.filter -> 'refreshInterval') = 'string'
+         then t.filter ->> 'refreshInterval' end as refresh_interval,
+    case when jsonb_typeof(t.filter -> 'requiredTimeframes') = 'array'
+         then array(select jsonb_array_elements_text(t.filter -> 'requiredTimeframes'))
+    end as required_timeframes,
+    case when jsonb_typeof(t.filter) = 'object'
+          and (jsonb_typeof(t.filter -> 'refreshInterval') <> 'string'
+               or jsonb_path_exists(t.filter, '$.requiredTimeframes[*] ? (@.type() != "string")'))
+         then t.filter - 'code' end as filter_meta,
     coalesce(ut.tier, 'free') as tier,
     tr.max_symbols,
     m.symbols as previous_matches,
