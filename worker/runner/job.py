@@ -12,7 +12,7 @@ The claim query (``claim_trader_jobs`` in worker/sql/worker.sql) checks the comm
 Postgres: args that are exactly a lowercase canonical UUID and a slot written the way
 ``backend.enqueue_trader_runs`` writes it come back as two text columns, and
 :meth:`TraderJob.from_row` only parses the slot. Decoding every job's args as JSON and
-checking them key by key in Python was about a tenth of a worker's Python time per run.
+checking them key by key in Python was ~6 % of a worker's Python time (py-spy, 10,000 runs).
 Anything else comes back as the args themselves and takes the full check below.
 """
 
