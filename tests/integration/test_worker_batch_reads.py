@@ -1,9 +1,11 @@
-"""What the worker reads per batch: claimed jobs and their traders, decoded in Postgres.
+"""What the worker reads per batch: claimed jobs and their traders, the usual case fast.
 
-The claim and ``load_traders`` hand the common case over as plain text columns and send
-the raw JSON only for anything unusual (worker/runner/job.py, worker/runner/spec.py).
-These tests hold the two paths to one meaning: every job and filter reads the same as it
-did when the worker decoded all of them itself.
+A claimed job's args in the form the enqueue function writes are read with one regular
+expression (worker/runner/job.py), and ``load_traders`` hands a filter's
+``refreshInterval`` and ``requiredTimeframes`` over as plain text when they are strings
+(worker/runner/spec.py); anything else takes the full, slower reading. These tests hold the
+two paths to one meaning: every job and filter reads the same as it did when the worker
+decoded all of them in full.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tests.worker_support import base_slot, enqueue, enqueue_raw, slot_text
 from traderctl.worker.errors import InvalidJob
 from traderctl.worker.queue import manager
 from traderctl.worker.queue.contract import trader_queue
+from traderctl.worker.runner import job as job_module
 from traderctl.worker.runner.job import TraderJob
 from traderctl.worker.runner.spec import load_specs
 
@@ -61,8 +64,8 @@ def test_claimed_jobs_read_the_same_on_both_paths(conn: psycopg.Connection[Any])
     }
     rows = {int(r["id"]): r for r in _claim_all(conn)}
     assert set(rows) == set(sent)
-    fast = [job for job, row in rows.items() if row["args"] is None]
-    assert fast == [min(sent)], "only the enqueue function's own format skips the JSON"
+    usual = [job for job, row in rows.items() if job_module._USUAL.fullmatch(row["args_text"])]
+    assert usual == [min(sent)], "the enqueue function's own format is read by the regex"
     for job, args in sent.items():
         assert TraderJob.from_row(rows[job]) == _parsed_in_python(rows[job], args)
         assert TraderJob.from_row(rows[job]).slot_text == text
@@ -76,6 +79,8 @@ def test_claimed_jobs_read_the_same_on_both_paths(conn: psycopg.Connection[Any])
         ({"slot": "2026-12-01T10:00:30+00:00"}, "is not on a minute boundary"),
         ({"extra": 1}, "unexpected extra"),
         ({"trader_id": 7}, "is not a UUID string"),
+        ({"slot": {"$date": "2026-12-01T10:00:00+00:00"}}, "is not an ISO-8601 string"),
+        ({"trader_id": '"' + str(uuid.UUID(int=1))}, "is not a UUID"),
     ],
 )
 def test_claimed_jobs_that_are_malformed_still_fail_with_their_reason(
@@ -86,6 +91,16 @@ def test_claimed_jobs_that_are_malformed_still_fail_with_their_reason(
     (row,) = _claim_all(conn)
     assert row["id"] == job
     with pytest.raises(InvalidJob, match=problem):
+        TraderJob.from_row(row)
+
+
+def test_claimed_args_nested_too_deep_for_json_fail_alone(conn: psycopg.Connection[Any]) -> None:
+    """Postgres stores nesting deeper than Python's json module reads back: such a job is
+    malformed like any other, not a crash of the worker that claimed it."""
+    job = enqueue_raw(conn, "[" * 3000 + "]" * 3000)
+    (row,) = _claim_all(conn)
+    assert row["id"] == job
+    with pytest.raises(InvalidJob, match="nested too deeply"):
         TraderJob.from_row(row)
 
 

@@ -8,17 +8,20 @@ else: the loop fails that job alone, without retrying it, and runs the rest of i
 A malformed job is a bug in whatever enqueued it; rerunning it cannot fix it, and it must
 never cost its batch-mates their run.
 
-The claim query (``claim_trader_jobs`` in worker/sql/worker.sql) checks the common case in
-Postgres: args that are exactly a lowercase canonical UUID and a slot written the way
-``backend.enqueue_trader_runs`` writes it come back as two text columns, and
-:meth:`TraderJob.from_row` only parses the slot. Decoding every job's args as JSON and
-checking them key by key in Python was ~6 % of a worker's Python time (py-spy, 10,000 runs).
-Anything else comes back as the args themselves and takes the full check below.
+The claim query (``claim_trader_jobs`` in worker/sql/worker.sql) returns the args as the
+text Postgres writes for a jsonb value. Args exactly as ``backend.enqueue_trader_runs``
+writes them (a lowercase canonical UUID and a slot like ``2026-12-01T18:00:00+00:00``, no
+other key) have one text form, which one regular expression recognizes (:data:`_USUAL`);
+:meth:`TraderJob.from_row` then only parses the slot. Anything else is decoded as JSON and
+takes the full check below. Decoding every job's args and checking them key by key was
+~6 % of a worker's Python time (py-spy, 10,000 runs); checking the same in SQL cost the
+claim more than it saved.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +38,13 @@ __all__ = ["TraderJob"]
 _EXPECTED = f'{{"{ARG_TRADER_ID}": "<uuid>", "{ARG_SLOT}": "<ISO-8601 UTC minute>"}}'
 #: Longest excerpt of bad args quoted in an error message.
 _QUOTE_CHARS = 200
+#: jsonb's text of well-formed args: keys in jsonb's order (shorter first), its separators.
+#: Only exactly this object can print as a match: any other key, value type or escape
+#: would show in the text.
+_USUAL = re.compile(
+    r'\{"slot": "([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:00\+00:00)", '
+    r'"trader_id": "([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"\}'
+)
 
 
 def _quote(value: Any) -> str:
@@ -46,10 +56,16 @@ def _quote(value: Any) -> str:
     return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + "…"
 
 
+class _Undecodable(str):
+    """Args text that json cannot read back (nested deeper than its recursion limit)."""
+
+
 def _problem(task_name: str | None, args: Any) -> str | None:
     """What is wrong with a job's task name and args, or None when they are valid."""
     if task_name is not None and task_name != TRADER_TASK:
         return f"task {task_name!r} is not {TRADER_TASK!r}, the only task of a trader queue"
+    if isinstance(args, _Undecodable):
+        return f"args {args[:_QUOTE_CHARS]}… are nested too deeply to read"
     if not isinstance(args, Mapping):
         return f"args {_quote(args)} are a JSON {type(args).__name__}, not an object"
     keys = set(args)
@@ -97,34 +113,41 @@ class TraderJob:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> TraderJob:
-        """From a claimed row; raise InvalidJob.
-
-        A row of ``claim_trader_jobs`` has ``trader_id`` and ``slot`` set when Postgres
-        found the args well-formed (``args`` is then NULL); any other row carries its
-        decoded ``args``, checked in full.
-        """
-        trader_id, slot_text = row.get("trader_id"), row.get("slot")
-        args = row.get("args")
-        if isinstance(trader_id, str) and isinstance(slot_text, str):
+        """From a claimed row: ``args_text`` as the claim returns it, or ``args`` already
+        decoded; raise InvalidJob."""
+        job_id = int(row["id"])
+        queue_name = str(row["queue_name"])
+        task_name = row.get("task_name")
+        text = row.get("args_text")
+        if text is None:
+            args = row["args"]
+        else:
+            usual = _USUAL.fullmatch(text) if task_name == TRADER_TASK else None
+            if usual is not None:
+                slot_text, trader_id = usual.groups()
+                try:
+                    slot = datetime.fromisoformat(slot_text)
+                except ValueError:  # shaped like a timestamp, but no such day or hour
+                    pass
+                else:
+                    return cls(
+                        job_id=job_id,
+                        trader_id=trader_id,
+                        slot=slot,
+                        queue_name=queue_name,
+                        attempts=int(row.get("attempts") or 0),
+                        priority=int(row.get("priority") or 0),
+                        slot_text=slot_text,
+                    )
             try:
-                slot = datetime.fromisoformat(slot_text)
-            except ValueError:  # shaped like a timestamp, but not a real one
-                args = {ARG_TRADER_ID: trader_id, ARG_SLOT: slot_text}
-            else:
-                return cls(
-                    job_id=int(row["id"]),
-                    trader_id=trader_id,
-                    slot=slot,
-                    queue_name=str(row["queue_name"]),
-                    attempts=int(row.get("attempts") or 0),
-                    priority=int(row.get("priority") or 0),
-                    slot_text=slot_text,
-                )
+                args = json.loads(text)
+            except (ValueError, RecursionError):
+                args = _Undecodable(text)
         return cls.from_args(
-            job_id=int(row["id"]),
+            job_id=job_id,
             args=args,
-            queue_name=str(row["queue_name"]),
-            task_name=row.get("task_name"),
+            queue_name=queue_name,
+            task_name=task_name,
             attempts=int(row.get("attempts") or 0),
             priority=int(row.get("priority") or 0),
         )

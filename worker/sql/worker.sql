@@ -19,28 +19,9 @@ returning id;
 
 -- name: claim_trader_jobs
 -- Claim up to %(limit)s due jobs of the given queues, highest priority first.
--- Well-formed args (worker/runner/job.py) come back as trader_id and slot text, with args
--- NULL; any other job comes back with its args, for the worker's full check and message.
-select c.id, c.queue_name, c.task_name, c.priority, c.lock, c.attempts,
-       case when v.ok then c.args ->> 'trader_id' end as trader_id,
-       case when v.ok then c.args ->> 'slot' end as slot,
-       case when not v.ok then c.args end as args
-from backend.claim_trader_jobs(%(queues)s::varchar[], %(worker_id)s, %(limit)s)
-    with ordinality as c
-cross join lateral (
-    select case
-        when c.task_name = 'run_trader'
-             and jsonb_typeof(c.args) = 'object'
-             and jsonb_typeof(c.args -> 'trader_id') = 'string'
-             and jsonb_typeof(c.args -> 'slot') = 'string'
-        then c.args - 'trader_id' - 'slot' = '{}'::jsonb
-             and (c.args ->> 'trader_id')
-                 ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-             and (c.args ->> 'slot') ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:00\+00:00$'
-        else false
-    end as ok
-) v
-order by c.ordinality;
+-- args as jsonb's own text: worker/runner/job.py reads the usual form with one regex.
+select id, queue_name, task_name, priority, lock, attempts, args::text as args_text
+from backend.claim_trader_jobs(%(queues)s::varchar[], %(worker_id)s, %(limit)s);
 
 -- name: listen_channel
 -- LISTEN on one procrastinate notification channel ({channel} is an Identifier).
