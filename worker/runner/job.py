@@ -115,8 +115,12 @@ class TraderJob:
     def from_row(cls, row: Mapping[str, Any]) -> TraderJob:
         """From a claimed row: ``args_text`` as the claim returns it, or ``args`` already
         decoded; raise InvalidJob."""
-        job_id = int(row["id"])
-        queue_name = str(row["queue_name"])
+        known: dict[str, Any] = {
+            "job_id": int(row["id"]),
+            "queue_name": str(row["queue_name"]),
+            "attempts": int(row.get("attempts") or 0),
+            "priority": int(row.get("priority") or 0),
+        }
         task_name = row.get("task_name")
         text = row.get("args_text")
         if text is None:
@@ -130,27 +134,12 @@ class TraderJob:
                 except ValueError:  # shaped like a timestamp, but no such day or hour
                     pass
                 else:
-                    return cls(
-                        job_id=job_id,
-                        trader_id=trader_id,
-                        slot=slot,
-                        queue_name=queue_name,
-                        attempts=int(row.get("attempts") or 0),
-                        priority=int(row.get("priority") or 0),
-                        slot_text=slot_text,
-                    )
+                    return cls(trader_id=trader_id, slot=slot, slot_text=slot_text, **known)
             try:
                 args = json.loads(text)
             except (ValueError, RecursionError):
                 args = _Undecodable(text)
-        return cls.from_args(
-            job_id=job_id,
-            args=args,
-            queue_name=queue_name,
-            task_name=task_name,
-            attempts=int(row.get("attempts") or 0),
-            priority=int(row.get("priority") or 0),
-        )
+        return cls.from_args(args=args, task_name=task_name, **known)
 
     @classmethod
     def unparsable(cls, row: Mapping[str, Any]) -> TraderJob:
