@@ -24,7 +24,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,16 +56,19 @@ def _quote(value: Any) -> str:
     return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + "…"
 
 
-class _Undecodable(str):
-    """Args text that json cannot read back (nested deeper than its recursion limit)."""
+def _malformed(job_id: int, queue_name: str, problem: str) -> InvalidJob:
+    """The error of a job that breaks the queue contract, saying what to do about it."""
+    return InvalidJob(
+        f"job {job_id} on {queue_name} is malformed: {problem}. It is failed without "
+        f"retry; whatever enqueued it must write args {_EXPECTED} through "
+        "backend.enqueue_trader_runs."
+    )
 
 
 def _problem(task_name: str | None, args: Any) -> str | None:
     """What is wrong with a job's task name and args, or None when they are valid."""
     if task_name is not None and task_name != TRADER_TASK:
         return f"task {task_name!r} is not {TRADER_TASK!r}, the only task of a trader queue"
-    if isinstance(args, _Undecodable):
-        return f"args {args[:_QUOTE_CHARS]}… are nested too deeply to read"
     if not isinstance(args, Mapping):
         return f"args {_quote(args)} are a JSON {type(args).__name__}, not an object"
     keys = set(args)
@@ -104,12 +107,12 @@ class TraderJob:
     queue_name: str
     attempts: int = 0
     priority: int = 0
-    #: ``slot`` as ISO-8601 text ('2026-12-01T18:00:00+00:00'), the form queries take.
-    slot_text: str = ""
+    #: ``slot`` as ISO-8601 text ('2026-12-01T18:00:00+00:00'), the form queries take;
+    #: worked out once here rather than by every query and run record.
+    slot_text: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.slot_text:
-            object.__setattr__(self, "slot_text", self.slot.isoformat())
+        object.__setattr__(self, "slot_text", self.slot.isoformat())
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> TraderJob:
@@ -134,11 +137,15 @@ class TraderJob:
                 except ValueError:  # shaped like a timestamp, but no such day or hour
                     pass
                 else:
-                    return cls(trader_id=trader_id, slot=slot, slot_text=slot_text, **known)
+                    return cls(trader_id=trader_id, slot=slot, **known)
             try:
                 args = json.loads(text)
-            except (ValueError, RecursionError):
-                args = _Undecodable(text)
+            except (ValueError, RecursionError):  # jsonb nests deeper than json reads back
+                raise _malformed(
+                    known["job_id"],
+                    known["queue_name"],
+                    f"args {text[:_QUOTE_CHARS]}… are nested too deeply to read",
+                ) from None
         return cls.from_args(args=args, task_name=task_name, **known)
 
     @classmethod
@@ -168,11 +175,7 @@ class TraderJob:
         """
         problem = _problem(task_name, args)
         if problem is not None:
-            raise InvalidJob(
-                f"job {job_id} on {queue_name} is malformed: {problem}. It is failed without "
-                f"retry; whatever enqueued it must write args {_EXPECTED} through "
-                "backend.enqueue_trader_runs."
-            )
+            raise _malformed(job_id, queue_name, problem)
         slot = datetime.fromisoformat(str(args[ARG_SLOT]).replace("Z", "+00:00"))
         if slot.tzinfo is None:
             slot = slot.replace(tzinfo=UTC)
