@@ -5,6 +5,12 @@ asyncio loop, for the periodic stalled-job recovery and retention tasks of
 :mod:`traderctl.worker.runner.tasks`; procrastinate's periodic deferrer makes sure each
 fires once per period however many workers run. When the database goes away the
 procrastinate worker stops; the thread restarts it with backoff.
+
+Stopping asks procrastinate's worker to stop (its graceful path, which deletes its
+``procrastinate_workers`` row) rather than cancelling the task it runs in: a cancel that
+lands while the worker is still registering (a process stopped a moment after it started)
+ends the task after the row was inserted and before the worker knew its id, and the row
+stayed behind until stalled-worker recovery removed it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import contextlib
 import logging
 import threading
 import time
+
+from procrastinate.worker import Worker
 
 from traderctl.worker.backoff import Backoff
 from traderctl.worker.config import Settings
@@ -40,7 +48,8 @@ class MaintenanceThread(threading.Thread):
         self.settings = settings
         self.database_url = database_url
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._worker: Worker | None = None
+        self._wake: asyncio.Event | None = None
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -48,14 +57,17 @@ class MaintenanceThread(threading.Thread):
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
+        self._wake = asyncio.Event()
         failures = 0
         while not self._stopping.is_set():
             app = make_app(self.settings, self.database_url, max_pool=2)
             started = time.monotonic()
             try:
                 async with app.open_async():
-                    await app.run_worker_async(
+                    # procrastinate's App and Worker methods are unannotated.
+                    app.perform_import_paths()  # type: ignore[no-untyped-call]
+                    self._worker = Worker(
+                        app=app,
                         queues=[MAINTENANCE_QUEUE],
                         name="maintenance",
                         concurrency=1,
@@ -68,6 +80,11 @@ class MaintenanceThread(threading.Thread):
                         shutdown_graceful_timeout=5.0,
                         additional_context={SETTINGS_KEY: self.settings},
                     )
+                    # No await between this check and run()'s first step, which resets
+                    # the worker's stop request: a stop() from now on is seen.
+                    if self._stopping.is_set():
+                        return
+                    await self._worker.run()  # type: ignore[no-untyped-call]
             except asyncio.CancelledError:
                 return
             except Exception as exc:
@@ -79,15 +96,22 @@ class MaintenanceThread(threading.Thread):
             delay = RESTART_BACKOFF.delay(failures)
             failures += 1
             logger.info("maintenance worker restarting in %.1fs", delay)
-            try:
-                await asyncio.sleep(delay)
-            except asyncio.CancelledError:
-                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the procrastinate worker the graceful way (module docstring) and wait."""
         self._stopping.set()
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(task.cancel)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._stop_worker)
         self.join(timeout)
+
+    def _stop_worker(self) -> None:
+        """On the maintenance loop: ask the current procrastinate worker to stop, and end
+        a restart backoff early."""
+        if self._wake is not None:
+            self._wake.set()
+        if self._worker is not None:
+            self._worker.stop()  # type: ignore[no-untyped-call]
