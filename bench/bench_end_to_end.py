@@ -22,7 +22,7 @@ run is committed. It reports:
   database) on the same filters and data, weighted like the bench's mix, and
   ``ratio_vs_node_per_core = (runs_per_s / workers) / node_runs_per_s_per_core``.
 
-Each repetition measures up to four **variants** of the same tick, each on its own fresh
+Each repetition measures up to five **variants** of the same tick, each on its own fresh
 copy of a template:
 
 * ``fast-first``: the cluster as the tests run it (fsync, synchronous_commit and
@@ -33,7 +33,10 @@ copy of a template:
   so signals are only real edges and most match states do not change: the usual minute;
 * ``durable-first``, ``durable-steady``: the same with fsync, synchronous_commit and
   full_page_writes on (as on Supabase), after a checkpoint, so every commit waits for its
-  WAL flush and the first change of each page after the checkpoint writes a full-page image.
+  WAL flush and the first change of each page after the checkpoint writes a full-page image;
+* ``fast-first-distinct``: ``fast-first`` with a code text of its own for every trader (the
+  demo filter plus a comment naming the trader), as when users write their own filters:
+  V8 can no longer share compiled and optimized code between traders of one text.
 
 Per variant it also records committed runs over time per tier (``timeline``, plotted by
 bench/run_all.py), the workers' per-batch phases per log window (``phases_over_time``),
@@ -74,6 +77,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "bench_e2e_template"
 #: The template with stored match states from a previous tick (steady variants).
 STEADY_TEMPLATE_DB = "bench_e2e_template_steady"
+#: The template whose every trader has a code text of its own (distinct variants).
+DISTINCT_TEMPLATE_DB = "bench_e2e_template_distinct"
 #: One trader in this many loses a stored symbol before a steady tick: its real edges.
 STEADY_EDGE_EVERY = 10
 #: Bucket of the committed-runs timeline, seconds.
@@ -115,22 +120,26 @@ def _log(message: str) -> None:
 
 @dataclass(frozen=True)
 class Variant:
-    """How a tick is measured: server durability, and stored match states or none."""
+    """How a tick is measured: server durability, stored match states or none, and
+    whether every trader's code text is its own (``distinct``) or one of the 12 demo texts."""
 
     durable: bool
     steady: bool
+    distinct: bool = False
 
     @property
     def name(self) -> str:
-        return f"{'durable' if self.durable else 'fast'}-{'steady' if self.steady else 'first'}"
+        base = f"{'durable' if self.durable else 'fast'}-{'steady' if self.steady else 'first'}"
+        return f"{base}-distinct" if self.distinct else base
 
 
-#: Every variant, the historical one (fast, empty match states) first.
+#: Every variant, the historical one (fast, empty match states, shared code texts) first.
 VARIANTS = (
     Variant(durable=False, steady=False),
     Variant(durable=False, steady=True),
     Variant(durable=True, steady=False),
     Variant(durable=True, steady=True),
+    Variant(durable=False, steady=False, distinct=True),
 )
 
 
@@ -351,7 +360,15 @@ def _run_once(
     """One tick of ``variant`` on a fresh copy; measures Node first unless given."""
     name = f"bench_e2e_w{workers}_r{rep}_{variant.name.replace('-', '_')}"
     _set_durability(stack.cluster, variant.durable)
-    template = STEADY_TEMPLATE_DB if variant.steady else TEMPLATE_DB
+    if variant.distinct and variant.steady:
+        raise SystemExit(f"{variant.name}: no template has both own code texts and stored matches")
+    template = (
+        DISTINCT_TEMPLATE_DB
+        if variant.distinct
+        else STEADY_TEMPLATE_DB
+        if variant.steady
+        else TEMPLATE_DB
+    )
     with _fresh_database(stack.cluster, name, template) as url:
         with psycopg.connect(url, autocommit=True) as conn:
             if node is None:
@@ -562,6 +579,7 @@ def _collect(
         "ratio_vs_node_cpu": round((1000 / (total_cpu * 1000 / runs)) / node, 2),
         "rss_mb_per_worker": round(max(rss), 1),
         "rss_mb_workers": [round(r, 1) for r in rss],
+        "heap_trims": log.count("filter heap trimmed:"),
         "pg_cpu_share": round(pg_cpu / total_cpu, 3),
         "worker_cpu_share": round(worker_cpu / total_cpu, 3),
         "wall_share_db": round(db_ms / busy, 3),
@@ -615,6 +633,33 @@ class Measurements:
     template_s: float
     by_workers: dict[int, list[dict[str, Any]]]
     by_variant: dict[str, list[dict[str, Any]]]
+
+
+def _build_distinct_template(cluster: EmbeddedCluster) -> None:
+    """Build DISTINCT_TEMPLATE_DB: TEMPLATE_DB with a code text of its own per trader.
+
+    Why: users write their own filters, so a worker meets as many code texts as traders.
+    V8 shares compiled code, type feedback and optimized code between closures of one
+    source text; with 12 texts over thousands of traders every filter is hot, with one
+    text per trader each is compiled, warmed up and kept on its own (docs/benchmarks.md).
+    The code gains a last comment line naming the trader, which changes no result (the
+    Node baseline's matches are checked against these runs like any other). Triggers are
+    off for the update (replication role), so no first runs are queued and nothing else
+    changes; VACUUM FULL then leaves the table as compact as the other templates'.
+    """
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+        admin.execute(f"drop database if exists {DISTINCT_TEMPLATE_DB} with (force)")
+        admin.execute(f"create database {DISTINCT_TEMPLATE_DB} template {TEMPLATE_DB}")
+    with psycopg.connect(cluster.url(DISTINCT_TEMPLATE_DB), autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute("set local session_replication_role = replica")
+            changed = conn.execute(
+                "update public.traders set filter = jsonb_set(filter, '{code}',"
+                " to_jsonb((filter ->> 'code') || E'\\n// own copy of trader ' || id::text))"
+            ).rowcount
+        conn.execute("vacuum full analyze public.traders")
+        conn.execute("checkpoint")
+    _log(f"distinct template: {changed} traders with a code text of their own")
 
 
 def _prime_steady_template(stack: Stack, workers: int, timeout_s: float) -> None:
@@ -707,6 +752,8 @@ def measure(
         if any(v.steady for v in variants):
             _set_durability(cluster, False)
             _prime_steady_template(stack, main_workers, timeout)
+        if any(v.distinct for v in variants):
+            _build_distinct_template(cluster)
         for workers in worker_counts:
             for rep in range(repeat):
                 node: NodeBaseline | None = None

@@ -46,6 +46,7 @@ VARIANT_FIELDS = (
     "table_bytes_per_run",
     "p50_lag_s",
     "p99_lag_s",
+    "rss_mb_per_worker",
 )
 TIER_COLORS = {"elite": (200, 30, 30), "pro": (30, 90, 200), "free": (20, 150, 60)}
 
@@ -125,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure a steady-state tick (default: on from 1,000 to 20,000 traders)",
     )
     parser.add_argument(
+        "--distinct",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also measure a first tick where every trader has a code text of its own "
+        "(default: on from 1,000 to 20,000 traders)",
+    )
+    parser.add_argument(
         "--commit-function",
         type=Path,
         help="SQL file whose backend.commit_trader_runs replaces the migrated one (before/after)",
@@ -153,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     variants_by_default = 1_000 <= args.traders <= 20_000
     durable = args.durable if args.durable is not None else variants_by_default
     steady = args.steady if args.steady is not None else variants_by_default
-    variants = [v for v in VARIANTS if (durable or not v.durable) and (steady or not v.steady)]
+    distinct = args.distinct if args.distinct is not None else variants_by_default
+    variants = [
+        v
+        for v in VARIANTS
+        if (durable or not v.durable) and (steady or not v.steady) and (distinct or not v.distinct)
+    ]
 
     components = _components() if args.components else None
     measured = measure(

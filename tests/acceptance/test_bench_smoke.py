@@ -1,4 +1,4 @@
-"""`make bench` still runs end to end: 200 traders, one worker, one repetition (~25 s).
+"""`make bench` still runs end to end: 200 traders, one worker, one repetition (~30 s).
 
 It starts its own embedded Postgres, worker subprocess and Node baseline (like the real
 bench), so it is marked slow; it checks the JSON line the issue asks for and that every
@@ -36,6 +36,7 @@ def test_end_to_end_bench_reports_every_field() -> None:
             "1",
             "--repeat",
             "1",
+            "--distinct",
         ],
         cwd=ROOT,
         env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
@@ -54,3 +55,6 @@ def test_end_to_end_bench_reports_every_field() -> None:
     assert result["max_data_age_ms"] == 0  # runs used their own slot's data
     assert result["node_disagreements"] == []
     assert result["runs_per_s"] > 0 and result["node_runs_per_s_per_core"] > 0
+    # The variant with a code text of its own per trader ran beside the main one.
+    assert list(result["variants"]) == ["fast-first", "fast-first-distinct"]
+    assert result["variants"]["fast-first-distinct"]["wall_s"] > 0
