@@ -399,6 +399,11 @@ class Isolate:
         stats = self._mr.heap_stats()
         return int(stats["used_heap_size"])
 
+    def low_memory_notification(self) -> None:
+        """V8's memory-reducing full collection (drops its compilation cache); runs no JS."""
+        if self._mr is not None:
+            self._mr.low_memory_notification()
+
     def heap_total_bytes(self) -> int:
         if self._mr is None:
             return 0

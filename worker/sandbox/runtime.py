@@ -13,6 +13,7 @@ its own loop; see worker/sandbox/isolate.py).
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections.abc import Collection, Mapping, Sequence
@@ -42,11 +43,16 @@ __all__ = [
 ]
 
 
+_log = logging.getLogger(__name__)
+
 #: Traders per V8 call while nothing goes wrong (docs/sandbox.md "Groups"): one call costs
 #: ~0.1 ms of CPU across two threads, more than many a trader's JavaScript.
 GROUP = 16
 #: Bound of the set of traders that run one per call (cleared when full).
 _MAX_SOLO = 10_000
+#: Trader-runs between two looks at the isolate's heap: a look (mini-racer's heap_stats)
+#: costs ~1 ms, so it is made about once per thousand runs, not per batch.
+HEAP_CHECK_EVERY_RUNS = 1024
 
 
 class FilterRuntime:
@@ -71,6 +77,10 @@ class FilterRuntime:
         self.isolate_replacements = 0
         #: Traders run a second time (after overrunning their budget, or an unsure memory blame).
         self.timeout_retries = 0
+        #: Heap trims (see :meth:`_trim_heap`) and the heap they left, in bytes.
+        self.heap_trims = 0
+        self._runs_since_heap_check = 0
+        self._heap_after_trim = 0
         self._isolate = self._new_isolate()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -88,6 +98,7 @@ class FilterRuntime:
         """Throw the isolate away (after OOM or taint) and reload the current snapshot."""
         self._finalizer()
         self.isolate_replacements += 1
+        self._heap_after_trim = 0
         self._isolate = self._new_isolate()
         if self._tickers is not None:
             self._isolate.set_tickers(*self._tickers)
@@ -218,7 +229,41 @@ class FilterRuntime:
                 if len(solo) >= _MAX_SOLO:
                     solo.clear()
                 solo.add(requests[todo[outcome.stopped_at]].trader_id)
+        self._runs_since_heap_check += len(requests)
+        if self._runs_since_heap_check >= HEAP_CHECK_EVERY_RUNS:
+            self._runs_since_heap_check = 0
+            self._trim_heap()
         return [r for r in results if r is not None]
+
+    def _trim_heap(self) -> None:
+        """Give V8's caches back when the heap has grown well past what it must hold.
+
+        Why: V8 keeps every distinct filter text it compiles (code, type feedback) in its
+        compilation cache until memory runs short, and the isolate's cap is ours, not
+        V8's: V8 sees a 1.4 GB limit and collects lazily. With one code text per trader a
+        worker would grow by ~3 KB per trader it meets until the cap stopped whichever
+        trader was running (docs/sandbox.md "Heap trims"). So between batches, outside
+        every trader's time, a heap above half the cap and a quarter of the cap above
+        what the last trim left gets V8's low-memory collection: compiled code of
+        filters not running is dropped (recompiled on their next run), live data (the
+        snapshot, the memo) stays. The second bound keeps a large live set from being
+        trimmed over and over for nothing.
+        """
+        cap = self._settings.filter_memory_mb * 1024 * 1024
+        used = self._isolate.heap_used_bytes()
+        if used <= max(cap // 2, self._heap_after_trim + cap // 4):
+            return
+        started = time.perf_counter()
+        self._isolate.low_memory_notification()
+        self.heap_trims += 1
+        self._heap_after_trim = self._isolate.heap_used_bytes()
+        _log.info(
+            "filter heap trimmed: %d MB -> %d MB in %d ms (V8's compiled code of filters"
+            " not running dropped; they compile again on their next run)",
+            used >> 20,
+            self._heap_after_trim >> 20,
+            (time.perf_counter() - started) * 1000,
+        )
 
     def _after_batch(
         self,
