@@ -104,6 +104,17 @@ def test_claimed_args_nested_too_deep_for_json_fail_alone(conn: psycopg.Connecti
         TraderJob.from_row(row)
 
 
+def test_claimed_args_with_a_number_json_cannot_read_fail_alone(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """jsonb keeps integers of any length; Python's json refuses those past 4,300 digits."""
+    job = enqueue_raw(conn, '{"slot": 1' + "0" * 5000 + "}")
+    (row,) = _claim_all(conn)
+    assert row["id"] == job
+    with pytest.raises(InvalidJob, match=r"cannot be read back as JSON .*4300 digits"):
+        TraderJob.from_row(row)
+
+
 @pytest.mark.parametrize(
     ("extra", "interval", "timeframes"),
     [

@@ -47,13 +47,18 @@ _USUAL = re.compile(
 )
 
 
+def _excerpt(text: str) -> str:
+    """At most _QUOTE_CHARS of ``text``, marked when cut."""
+    return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + "…"
+
+
 def _quote(value: Any) -> str:
     """Bad args as short JSON text for the error message (whatever their type)."""
     try:
         text = json.dumps(value, default=str)
     except (TypeError, ValueError):
         text = repr(value)
-    return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + "…"
+    return _excerpt(text)
 
 
 def _malformed(job_id: int, queue_name: str, problem: str) -> InvalidJob:
@@ -138,14 +143,17 @@ class TraderJob:
                     pass
                 else:
                     return cls(trader_id=trader_id, slot=slot, **known)
+            # jsonb's text is valid JSON, but it holds what Python's json cannot read back:
+            # nesting past the recursion limit, integers past 4,300 digits.
             try:
                 args = json.loads(text)
-            except (ValueError, RecursionError):  # jsonb nests deeper than json reads back
-                raise _malformed(
-                    known["job_id"],
-                    known["queue_name"],
-                    f"args {text[:_QUOTE_CHARS]}… are nested too deeply to read",
-                ) from None
+            except RecursionError:
+                problem = f"args {_excerpt(text)} are nested too deeply to read"
+            except ValueError as exc:
+                problem = f"args {_excerpt(text)} cannot be read back as JSON ({exc})"
+            else:
+                return cls.from_args(args=args, task_name=task_name, **known)
+            raise _malformed(known["job_id"], known["queue_name"], problem)
         return cls.from_args(args=args, task_name=task_name, **known)
 
     @classmethod
