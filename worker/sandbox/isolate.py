@@ -49,10 +49,11 @@ __all__ = ["V8_FLAGS", "BatchOutcome", "Isolate", "builtin_helpers_source"]
 #: garbage collection and optimizing compilation then run on the JavaScript thread.
 #: ``--max-semi-space-size=4`` (MB) keeps the young generation small: a run's garbage dies
 #: young, and a large young generation only kept pages resident (docs/sandbox.md, V8 flags).
-#: The two invocation counts (V8's defaults are 400 and 3,000) make a function run ten times
-#: longer before V8 optimizes it: a tenant's filter text is met once per run, so its
+#: The two invocation counts (V8's defaults are 400 and 3,000) make V8 wait ten times longer
+#: before it optimizes a function: a tenant's filter text is met once per run, so its
 #: closures were compiled by Maglev and TurboFan for the few thousand calls left in that
-#: run; the shared helpers and runner reach either count within a batch anyway.
+#: run; the shared helpers, memo and runner reach either count within a worker's first few
+#: dozen batches (docs/sandbox.md, V8 flags).
 V8_FLAGS: tuple[str, ...] = (
     "--max-semi-space-size=4",
     "--invocation-count-for-maglev=4000",
