@@ -147,13 +147,15 @@ class TraderJob:
             # nesting past the recursion limit, integers past 4,300 digits.
             try:
                 args = json.loads(text)
-            except RecursionError:
-                problem = f"args {_excerpt(text)} are nested too deeply to read"
-            except ValueError as exc:
-                problem = f"args {_excerpt(text)} cannot be read back as JSON ({exc})"
-            else:
-                return cls.from_args(args=args, task_name=task_name, **known)
-            raise _malformed(known["job_id"], known["queue_name"], problem)
+            except (RecursionError, ValueError) as exc:
+                problem = (
+                    "are nested too deeply to read"
+                    if isinstance(exc, RecursionError)
+                    else f"cannot be read back as JSON ({exc})"
+                )
+                raise _malformed(
+                    known["job_id"], known["queue_name"], f"args {_excerpt(text)} {problem}"
+                ) from None
         return cls.from_args(args=args, task_name=task_name, **known)
 
     @classmethod
