@@ -21,6 +21,7 @@ from traderctl.worker.config import env_help, load_settings
 from traderctl.worker.db import SessionLimits, connect
 from traderctl.worker.errors import InvalidTickTime
 from traderctl.worker.local.embedded_pg import resolve_database_url
+from traderctl.worker.runner.lifeline import PARENT_DEATH_SIGNAL, ignore_parent_death
 from traderctl.worker.scheduler import Outcome, TickResult, run_loop
 from traderctl.worker.scheduler import tick as run_tick
 from traderctl.worker.signal_safe import call_outside_handler, install, restore
@@ -131,7 +132,7 @@ def scheduler(
                 f"enqueued={result.enqueued} skipped={skipped}"
             )
 
-    previous = install(_stop, signal.SIGINT, signal.SIGTERM)
+    previous = install(_stop, signal.SIGINT, signal.SIGTERM, PARENT_DEATH_SIGNAL)
     seconds = settings.scheduler_offset_seconds if offset is None else offset
     output.note(f"scheduler: ticking {seconds} s after every minute; Ctrl-C to stop")
     try:
@@ -140,5 +141,6 @@ def scheduler(
             lambda: connect(url, limits=limits), stop=stop, offset_seconds=seconds, on_tick=_print
         )
     finally:
-        restore(previous)
+        ignore_parent_death()  # first: a repeat must never meet its default action
+        restore({s: h for s, h in previous.items() if s != PARENT_DEATH_SIGNAL})
     output.note(f"scheduler stopped after {ticks} tick(s)")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from traderctl.worker.queue.contract import (
     ARG_SLOT,
@@ -28,6 +29,7 @@ from traderctl.worker.queue.contract import (
     trader_lock,
     trader_queue,
 )
+from traderctl.worker.runner.lifeline import PARENT_DEATH_SIGNAL
 
 ROOT = Path(__file__).resolve().parents[1]
 TRADERCTL = ROOT / ".venv" / "bin" / "traderctl"
@@ -147,6 +149,25 @@ def process_gone(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return True
     return state in ("Z", "X")
+
+
+#: The stops a long-running command must take gracefully: an operator's SIGTERM, and the
+#: parent-death signal `traderctl up` gives its children, which the kernel may repeat for
+#: one death (worker/runner/lifeline.py).
+STOP_SIGNALS = pytest.mark.parametrize(
+    "signals",
+    [(signal.SIGTERM,), (PARENT_DEATH_SIGNAL,) * 3],
+    ids=["sigterm", "parent-death-thrice"],
+)
+
+
+def stop_and_wait(proc: subprocess.Popen[str], signals: Sequence[int], timeout: float) -> str:
+    """Send ``signals`` 50 ms apart, wait for the process to exit; its stderr."""
+    for signum in signals:
+        proc.send_signal(signum)
+        time.sleep(0.05)
+    _out, err = proc.communicate(timeout=timeout)
+    return err
 
 
 def job_statuses(conn: psycopg.Connection[Any]) -> dict[int, str]:

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.worker_support import STOP_SIGNALS, stop_and_wait
 from traderctl.worker.migrate import MIGRATIONS_DIR
 from traderctl.worker.queue.contract import trader_lock, trader_queue
 
@@ -110,7 +111,12 @@ def test_outside_the_cron_database_the_migration_registers_nothing(db_url: str) 
     assert any("the scheduler tick was not registered" in n for n in notices)
 
 
-def test_scheduler_command_stops_cleanly_on_sigterm(db_url: str) -> None:
+@STOP_SIGNALS
+def test_scheduler_command_stops_cleanly_on_a_stop_signal(
+    db_url: str, signals: tuple[int, ...]
+) -> None:
+    """SIGTERM, or `traderctl up`'s parent-death signal however often the kernel repeats
+    it (lifeline), stops the loop cleanly."""
     env = {**os.environ, "DATABASE_URL": db_url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "traderctl", "scheduler", "--offset", "30"],
@@ -123,12 +129,11 @@ def test_scheduler_command_stops_cleanly_on_sigterm(db_url: str) -> None:
         assert proc.stderr is not None
         first = proc.stderr.readline()
         assert "scheduler: ticking 30 s after every minute" in first
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=15)
+        err = stop_and_wait(proc, signals, timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()  # reaps it and closes both pipes
     assert proc.returncode == 0, err
-    assert "received SIGTERM" in err
+    assert f"received {signal.Signals(signals[0]).name}" in err
     assert "scheduler stopped after" in err

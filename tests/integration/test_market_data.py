@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.factories import make_trader, make_user
+from tests.worker_support import STOP_SIGNALS, stop_and_wait
 from traderctl.cli.main import app
 from traderctl.worker.intervals import INTERVALS
 from traderctl.worker.local.exchange_sim import ExchangeSimulator
@@ -386,6 +391,41 @@ def test_cli_once_with_simulator(db_url: str, conn) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["status"] == "ok" and summary["fresh_series"] == 6
     assert conn.execute("select count(*) from public.market_klines").fetchone() == (6,)
+
+
+@STOP_SIGNALS
+def test_market_data_process_stops_cleanly_on_a_stop_signal(
+    db_url: str, conn: psycopg.Connection[Any], signals: tuple[int, ...]
+) -> None:
+    """SIGTERM, or `traderctl up`'s parent-death signal however often the kernel repeats
+    it, ends the loop through its graceful path."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "TRADERCTL_MARKET_INTERVALS": "1m",
+        "TRADERCTL_MARKET_METRICS_PORT": "0",
+    }
+    command = ["market-data", "--source", "simulator", "--universe-size", "3"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "traderctl", *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        # The first full refresh runs inside the loop that owns the signal handlers.
+        deadline = time.monotonic() + 30
+        while conn.execute("select count(*) from public.market_snapshots").fetchone() == (0,):
+            assert proc.poll() is None and time.monotonic() < deadline, "no refresh"
+            time.sleep(0.1)
+        err = stop_and_wait(proc, signals, timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "market-data stopped" in err
 
 
 def snapshot(conn: psycopg.Connection[Any], interval: str) -> tuple[Any, ...]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from traderctl.worker.runner.lifeline import parent_death_hook
+from traderctl.worker.runner.lifeline import PARENT_DEATH_SIGNAL, parent_death_hook
 
 __all__ = ["Child", "Supervisor"]
 
@@ -78,9 +78,9 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 env=dict(child.env),
                 start_new_session=True,  # Ctrl-C in the terminal is ours to forward
-                # If we die (even kill -9) the child gets SIGTERM and stops cleanly
-                # instead of running on as an orphan.
-                preexec_fn=parent_death_hook(signal.SIGTERM),
+                # If we die (even kill -9) the child stops cleanly instead of running on
+                # as an orphan; the signal may come more than once (lifeline).
+                preexec_fn=parent_death_hook(PARENT_DEATH_SIGNAL),
             )
         log.info("started %s (pid %s), log: %s", child.name, child.pid, child.log_path)
 

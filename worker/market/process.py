@@ -3,8 +3,9 @@
 A full refresh on start, then one refresh ``TRADERCTL_MARKET_REFRESH_DELAY_MS`` after
 every minute boundary (the delay lets the exchange close its candles first). While the client is
 banned the loop sleeps until the first minute boundary after the ban ends. SIGINT and
-SIGTERM stop it; an in-flight refresh gets a few seconds to commit before it is
-cancelled, so a deploy does not leave a half-fetched minute behind.
+SIGTERM stop it (and the parent-death signal of a supervising ``traderctl up``); an in-flight
+refresh gets a few seconds to commit before it is cancelled, so a deploy does not leave a
+half-fetched minute behind.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from traderctl.worker.market.binance_client import BinanceClient
 from traderctl.worker.market.limits import Backoff, WeightBudget
 from traderctl.worker.market.metrics import MarketMetrics
 from traderctl.worker.market.refresher import MarketDataOptions, MarketDataRefresher, RefreshResult
+from traderctl.worker.runner.lifeline import PARENT_DEATH_SIGNAL, ignore_parent_death
 
 __all__ = ["run_every_minute", "run_market_data"]
 
 log = logging.getLogger(__name__)
 _STOP_GRACE_S = 10
+#: Each one stops the loop; repeats change nothing.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, PARENT_DEATH_SIGNAL)
 
 
 async def run_every_minute(
@@ -101,7 +105,7 @@ async def _main(
 async def _run_until_signalled(refresher: MarketDataRefresher, *, delay_ms: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     try:
         task = asyncio.ensure_future(run_every_minute(refresher, stop, delay_ms=delay_ms))
@@ -117,5 +121,6 @@ async def _run_until_signalled(refresher: MarketDataRefresher, *, delay_ms: int)
             if error is not None:
                 raise error
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+        ignore_parent_death()

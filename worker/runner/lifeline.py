@@ -9,6 +9,13 @@ was killed. Two mechanisms, because either alone has a gap:
   exits, however it died (kill -9 included);
 * :class:`ParentWatch`: a thread that polls ``os.getppid()`` every second, for other
   systems and for the race where the parent died before the child set up the first.
+
+The kernel's signal can come **more than once** for one death. Its "parent" is the thread
+that started the child; when that thread exits while other threads of the parent are still
+on their way out, the child is handed to one of them and signalled, and again when that one
+exits (a killed parent with seven threads signalled its children up to three times, ~120 ms
+apart). So the signal is :data:`PARENT_DEATH_SIGNAL`, which every receiver treats as one
+idempotent "stop gracefully", never as an operator's signal that a second one escalates.
 """
 
 from __future__ import annotations
@@ -17,14 +24,25 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["ParentWatch", "die_with_parent", "parent_death_hook"]
+__all__ = [
+    "PARENT_DEATH_SIGNAL",
+    "ParentWatch",
+    "die_with_parent",
+    "ignore_parent_death",
+    "parent_death_hook",
+]
 
 logger = logging.getLogger("traderctl.worker")
+
+#: What a child gets when its parent dies: not SIGTERM or the pool's stop signal, because
+#: it may arrive several times (module docstring) and those count the operator's signals.
+PARENT_DEATH_SIGNAL = signal.SIGUSR2
 
 #: prctl(2) option: signal to send this process when its parent exits.
 _PR_SET_PDEATHSIG = 1
@@ -63,6 +81,13 @@ def die_with_parent(signum: int) -> bool:
     unsupported (:class:`ParentWatch` still covers it)."""
     prctl = _linux_prctl()
     return prctl is not None and prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+
+
+def ignore_parent_death() -> None:
+    """For a process that has stopped and is on its way out: a repeat of the parent-death
+    signal (module docstring) must not kill it there, as that signal's default action
+    would. Call from the main thread, in place of restoring the signal's old handler."""
+    signal.signal(PARENT_DEATH_SIGNAL, signal.SIG_IGN)
 
 
 class ParentWatch(threading.Thread):

@@ -51,6 +51,8 @@ logger = logging.getLogger("traderctl.worker")
 
 #: Reconnect delays after a database error: 0.5 s, doubling up to 30 s.
 RECONNECT_BACKOFF = Backoff(first=0.5, cap=30.0)
+#: How long a forced exit waits for the maintenance worker's own graceful stop.
+_FORCED_MAINTENANCE_STOP_SECONDS = 2.0
 #: Errors after which the connection is suspect: reconnect. Statement and lock timeouts
 #: are OperationalErrors; the idle-in-transaction timeout ends the session.
 _DB_ERRORS = (
@@ -96,6 +98,7 @@ class BatchWorker:
     def _give_back_fresh(self) -> None:
         self._release_held_fresh()
         self._unregister_fresh()
+        self._stop_maintenance_now()
 
     def _release_held_fresh(self) -> None:
         try:
@@ -116,6 +119,27 @@ class BatchWorker:
                     manager.unregister_worker(conn, worker_id)
         except Exception as exc:
             logger.warning("could not unregister worker: %s", exc)
+
+    def _stop_maintenance_now(self) -> None:
+        """A forced exit takes the maintenance worker's row with it, not only the batch
+        worker's: left behind, it waited for stalled-worker recovery (30 s by default).
+
+        procrastinate's graceful stop deletes the row; when a maintenance task keeps that
+        stop beyond a short wait, the row is deleted here, and that task's job is requeued
+        by recovery like any job whose worker is gone.
+        """
+        maintenance = self._maintenance
+        if maintenance is None:
+            return
+        maintenance.stop(timeout=_FORCED_MAINTENANCE_STOP_SECONDS)
+        left = maintenance.registered_id
+        if left is None:
+            return
+        try:
+            with connect(self.database_url, limits=self.limits) as conn:
+                manager.unregister_worker(conn, left)
+        except Exception as exc:
+            logger.warning("could not unregister the maintenance worker: %s", exc)
 
     def _start_threads(self) -> None:
         self._heartbeat = Heartbeat(

@@ -99,6 +99,12 @@ class MaintenanceThread(threading.Thread):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
+    @property
+    def registered_id(self) -> int | None:
+        """The procrastinate worker's ``procrastinate_workers`` id while it is registered."""
+        worker = self._worker
+        return None if worker is None else worker.worker_id
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the procrastinate worker the graceful way (module docstring) and wait."""
         self._stopping.set()

@@ -7,7 +7,9 @@ it keeps dying young, so a broken deployment does not become a crash loop.
 Signals: the parent alone takes SIGTERM/SIGINT (a supervisor usually signals the whole
 process group; the children ignore that) and relays each one to the children as
 STOP_SIGNAL, so a group SIGTERM gets the full grace period. Children stop on their own
-within seconds when the parent dies (:mod:`~traderctl.worker.runner.lifeline`).
+within seconds when the parent dies (:mod:`~traderctl.worker.runner.lifeline`), gracefully
+however often the kernel repeats its signal; so does the pool when its own parent (such as
+``traderctl up``) dies.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from typing import Any
 
 from traderctl.worker.backoff import Backoff
 from traderctl.worker.config import Settings
-from traderctl.worker.runner.lifeline import ParentWatch, die_with_parent
+from traderctl.worker.runner.lifeline import PARENT_DEATH_SIGNAL, ParentWatch, die_with_parent
 from traderctl.worker.runner.loop import BatchWorker
 from traderctl.worker.runner.options import WorkerOptions
 from traderctl.worker.runner.shutdown import STOP_SIGNAL, exit_now
-from traderctl.worker.signal_safe import install, set_from_handler
+from traderctl.worker.signal_safe import call_outside_handler, install, set_from_handler
 
 __all__ = ["run_pool"]
 
@@ -61,7 +63,7 @@ def _child_main(
     # Stop comes from the parent only (see Shutdown.install_child_signal_handlers), and
     # the parent's death is a stop too: the kernel's signal, or the watch's poll.
     worker.shutdown.install_child_signal_handlers()
-    die_with_parent(STOP_SIGNAL)
+    die_with_parent(PARENT_DEATH_SIGNAL)
     ParentWatch(parent_pid, worker.shutdown.request_stop).start()
     if options.metrics_port is not None:
         from traderctl.worker.runner import metrics as worker_metrics
@@ -81,7 +83,16 @@ def run_pool(settings: Settings, database_url: str, options: WorkerOptions) -> i
         received.append(signum)
         set_from_handler(stopping)
 
+    def on_parent_death(signum: int, frame: FrameType | None) -> None:
+        # One graceful stop however often the kernel repeats it (lifeline's docstring):
+        # it never adds the second relay that means "now".
+        if not received:
+            received.append(signum)
+            call_outside_handler(lambda: logger.warning("parent process is gone: stopping"))
+        set_from_handler(stopping)
+
     install(on_signal, signal.SIGTERM, signal.SIGINT)
+    install(on_parent_death, PARENT_DEATH_SIGNAL)
 
     def child_options(index: int) -> WorkerOptions:
         port = None if options.metrics_port is None else options.metrics_port + index

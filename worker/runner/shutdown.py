@@ -5,6 +5,8 @@ CPU timeout) or, after ``TRADERCTL_WORKER_SHUTDOWN_GRACE_SECONDS``, the process 
 and exits. A second signal gives them back at once. Pool children take their signals
 from the parent only (:meth:`Shutdown.install_child_signal_handlers`). The evaluating thread cannot be
 interrupted, so "at once" means: release through a fresh connection, then ``os._exit``.
+The parent's death (:data:`~traderctl.worker.runner.lifeline.PARENT_DEATH_SIGNAL`, which
+the kernel may send several times) is one graceful stop however often it arrives.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from traderctl.worker.runner.lifeline import PARENT_DEATH_SIGNAL
 from traderctl.worker.signal_safe import call_outside_handler, install
 
 __all__ = ["STOP_SIGNAL", "Shutdown", "exit_now"]
@@ -44,6 +47,7 @@ class Shutdown:
 
     def install_signal_handlers(self) -> None:
         install(self._on_signal, signal.SIGTERM, signal.SIGINT)
+        install(self._on_parent_death, PARENT_DEATH_SIGNAL)
 
     def install_child_signal_handlers(self) -> None:
         """A pool child takes its stop from its parent only.
@@ -56,6 +60,7 @@ class Shutdown:
         """
         install(signal.SIG_IGN, signal.SIGTERM, signal.SIGINT)
         install(self._on_signal, STOP_SIGNAL)
+        install(self._on_parent_death, PARENT_DEATH_SIGNAL)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Counted here; everything that takes a lock runs outside the handler (signal_safe).
@@ -64,6 +69,18 @@ class Shutdown:
             call_outside_handler(lambda: self._first_signal(signum))
         else:
             call_outside_handler(self._second_signal)
+
+    def _on_parent_death(self, signum: int, frame: FrameType | None) -> None:
+        # Not counted: the kernel may repeat it for one death (lifeline's docstring).
+        call_outside_handler(self._parent_gone)
+
+    def _parent_gone(self) -> None:
+        if self.stop.is_set():
+            return
+        logger.warning(
+            "parent process is gone: finishing in-flight jobs (grace %ss)", self.grace_seconds
+        )
+        self.request_stop()
 
     def _first_signal(self, signum: int) -> None:
         logger.info(
