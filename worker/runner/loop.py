@@ -51,8 +51,10 @@ logger = logging.getLogger("traderctl.worker")
 
 #: Reconnect delays after a database error: 0.5 s, doubling up to 30 s.
 RECONNECT_BACKOFF = Backoff(first=0.5, cap=30.0)
-#: How long a forced exit waits for the maintenance worker's own graceful stop.
+#: How long a forced exit waits for the maintenance worker's own graceful stop (a clean
+#: shutdown waits 10 s, past procrastinate's 5 s for a task in progress).
 _FORCED_MAINTENANCE_STOP_SECONDS = 2.0
+_MAINTENANCE_STOP_SECONDS = 10.0
 #: Errors after which the connection is suspect: reconnect. Statement and lock timeouts
 #: are OperationalErrors; the idle-in-transaction timeout ends the session.
 _DB_ERRORS = (
@@ -98,7 +100,7 @@ class BatchWorker:
     def _give_back_fresh(self) -> None:
         self._release_held_fresh()
         self._unregister_fresh()
-        self._stop_maintenance_now()
+        self._stop_maintenance(_FORCED_MAINTENANCE_STOP_SECONDS)
 
     def _release_held_fresh(self) -> None:
         try:
@@ -120,18 +122,19 @@ class BatchWorker:
         except Exception as exc:
             logger.warning("could not unregister worker: %s", exc)
 
-    def _stop_maintenance_now(self) -> None:
-        """A forced exit takes the maintenance worker's row with it, not only the batch
-        worker's: left behind, it waited for stalled-worker recovery (30 s by default).
+    def _stop_maintenance(self, timeout: float) -> None:
+        """Stop the maintenance worker and make sure its row goes, on a clean shutdown and
+        on a forced exit alike: left behind, it waited for stalled-worker recovery (30 s by
+        default).
 
         procrastinate's graceful stop deletes the row; when a maintenance task keeps that
-        stop beyond a short wait, the row is deleted here, and that task's job is requeued
+        stop beyond ``timeout``, the row is deleted here, and that task's job is requeued
         by recovery like any job whose worker is gone.
         """
         maintenance = self._maintenance
         if maintenance is None:
             return
-        maintenance.stop(timeout=_FORCED_MAINTENANCE_STOP_SECONDS)
+        maintenance.stop(timeout=timeout)
         left = maintenance.registered_id
         if left is None:
             return
@@ -279,8 +282,7 @@ class BatchWorker:
             self._release_held_fresh()
         self._unregister_fresh()
         self.shutdown.done.set()
-        if self._maintenance is not None:
-            self._maintenance.stop()
+        self._stop_maintenance(_MAINTENANCE_STOP_SECONDS)
         if self._heartbeat is not None:
             self._heartbeat.join(5)
         self._throughput.maybe_log(self.name, force=True)
